@@ -1,0 +1,250 @@
+"""Typed project settings: ``observatoire.toml`` read, validated and written.
+
+The file uses French keys because analysts edit it by hand::
+
+    [projet]
+    nom = "Observatoire de l'Artois"
+    cog = 2025                 # target COG vintage (1 January of that year)
+    donnees = "donnees"        # folder of downloaded / simulated source files
+    entrepot = "entrepot.duckdb"
+    sorties = "sorties"
+
+    [charte]
+    titre = "Chiffres clés de l'Artois"
+    logo = ""                  # path relative to the project folder, optional
+    couleur_principale = "#1b4f72"
+    couleur_secondaire = "#5dade2"
+    couleur_accent = "#e67e22"
+
+    [comparaisons]
+    references = ["62", "32", "FR"]   # territories every portrait is compared with
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from observatoire.errors import ConfigError, ProjectNotFoundError
+
+SETTINGS_FILE = "observatoire.toml"
+TERRITORIES_FILE = "territoires.yaml"
+SUPPORTED_COG = (2025,)
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+@dataclass(frozen=True)
+class Branding:
+    """Publication branding (cover, headers, web pages)."""
+
+    titre: str
+    logo: str = ""
+    couleur_principale: str = "#1b4f72"
+    couleur_secondaire: str = "#5dade2"
+    couleur_accent: str = "#e67e22"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated content of a project's ``observatoire.toml``."""
+
+    root: Path
+    nom: str
+    cog: int
+    donnees: str = "donnees"
+    entrepot: str = "entrepot.duckdb"
+    sorties: str = "sorties"
+    charte: Branding = field(default_factory=lambda: Branding(titre="Observatoire"))
+    references: tuple[str, ...] = ("FR",)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / self.donnees
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.root / self.entrepot
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / self.sorties
+
+    @property
+    def territories_path(self) -> Path:
+        return self.root / TERRITORIES_FILE
+
+
+_SECTIONS: dict[str, set[str]] = {
+    "projet": {"nom", "cog", "donnees", "entrepot", "sorties"},
+    "charte": {"titre", "logo", "couleur_principale", "couleur_secondaire", "couleur_accent"},
+    "comparaisons": {"references"},
+}
+
+
+def _line_of(text: str, section: str, key: str | None = None) -> int | None:
+    """Best-effort line number of ``[section]`` or of ``key`` inside it (1-based)."""
+    current = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = line.strip("[] ")
+            if key is None and current == section:
+                return number
+            continue
+        if current == section and key is not None and re.match(rf"{re.escape(key)}\s*=", line):
+            return number
+    return None
+
+
+def _expect_str(value: Any, path: Path, text: str, section: str, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"la clé « {section}.{key} » doit être un texte entre guillemets, pas {value!r}",
+            path=path,
+            line=_line_of(text, section, key),
+        )
+    return value
+
+
+def parse_settings(text: str, *, root: Path, path: Path | None = None) -> Settings:
+    """Validate the TOML text of a project; errors name the file, line and key in French."""
+    path = path or root / SETTINGS_FILE
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"fichier TOML illisible ({exc})", path=path) from exc
+
+    for section, content in raw.items():
+        if section not in _SECTIONS:
+            raise ConfigError(
+                f"section inconnue [{section}] ; sections attendues : "
+                + ", ".join(f"[{s}]" for s in _SECTIONS),
+                path=path,
+                line=_line_of(text, section),
+            )
+        if not isinstance(content, dict):
+            raise ConfigError(f"« {section} » doit être une section [{section}]", path=path)
+        for key in content:
+            if key not in _SECTIONS[section]:
+                raise ConfigError(
+                    f"clé inconnue « {section}.{key} » ; clés possibles : "
+                    + ", ".join(sorted(_SECTIONS[section])),
+                    path=path,
+                    line=_line_of(text, section, key),
+                )
+
+    projet = raw.get("projet")
+    if projet is None:
+        raise ConfigError("la section [projet] est obligatoire", path=path)
+    if "nom" not in projet:
+        raise ConfigError("la clé « projet.nom » est obligatoire", path=path)
+    nom = _expect_str(projet["nom"], path, text, "projet", "nom")
+    cog = projet.get("cog", SUPPORTED_COG[-1])
+    if not isinstance(cog, int) or isinstance(cog, bool) or cog not in SUPPORTED_COG:
+        raise ConfigError(
+            f"millésime du COG « {cog} » non pris en charge : le référentiel embarqué est au "
+            f"COG {', '.join(map(str, SUPPORTED_COG))}",
+            path=path,
+            line=_line_of(text, "projet", "cog"),
+        )
+    folders = {}
+    for key in ("donnees", "entrepot", "sorties"):
+        if key in projet:
+            folders[key] = _expect_str(projet[key], path, text, "projet", key)
+
+    charte_raw = raw.get("charte", {})
+    charte_values: dict[str, str] = {}
+    for key, value in charte_raw.items():
+        charte_values[key] = _expect_str(value, path, text, "charte", key)
+        if key.startswith("couleur_") and not _COLOUR.match(value):
+            raise ConfigError(
+                f"couleur « {value} » invalide pour « charte.{key} » : "
+                'écrivez-la en hexadécimal, par exemple "#1b4f72"',
+                path=path,
+                line=_line_of(text, "charte", key),
+            )
+    charte = Branding(titre=charte_values.pop("titre", nom), **charte_values)
+
+    refs_raw = raw.get("comparaisons", {}).get("references", ["FR"])
+    if not isinstance(refs_raw, list) or not all(isinstance(r, str) for r in refs_raw):
+        raise ConfigError(
+            "« comparaisons.references » doit être une liste de codes entre guillemets, "
+            'par exemple ["62", "32", "FR"]',
+            path=path,
+            line=_line_of(text, "comparaisons", "references"),
+        )
+    return Settings(
+        root=root,
+        nom=nom,
+        cog=cog,
+        charte=charte,
+        references=tuple(refs_raw),
+        **folders,
+    )
+
+
+def find_project(start: Path | None = None) -> Path:
+    """The project folder: ``start`` (or ``OBSERVATOIRE_PROJET``, or the current folder)."""
+    if start is None:
+        env = os.environ.get("OBSERVATOIRE_PROJET")
+        start = Path(env) if env else Path.cwd()
+    start = start.resolve()
+    if (start / SETTINGS_FILE).is_file():
+        return start
+    raise ProjectNotFoundError(
+        f"aucun projet d'observatoire dans {start} (fichier {SETTINGS_FILE} absent) : "
+        "créez-en un avec « observatoire init DOSSIER » ou indiquez-le avec --projet DOSSIER"
+    )
+
+
+def load_settings(project: Path | None = None) -> Settings:
+    """Read and validate the settings of the project in ``project`` (or the current folder)."""
+    root = find_project(project)
+    path = root / SETTINGS_FILE
+    return parse_settings(path.read_text(encoding="utf-8"), root=root, path=path)
+
+
+def render_settings(
+    *,
+    nom: str,
+    cog: int = SUPPORTED_COG[-1],
+    titre: str | None = None,
+    references: tuple[str, ...] = ("FR",),
+    couleurs: tuple[str, str, str] = ("#1b4f72", "#5dade2", "#e67e22"),
+) -> str:
+    """The text of a fresh ``observatoire.toml`` with comments for the analyst."""
+    refs = ", ".join(f'"{r}"' for r in references)
+    title = titre or nom
+    return f"""# Projet d'observatoire territorial — réglages
+# Référence des clés : docs/projet.md du paquet observatoire.
+
+[projet]
+nom = "{_escape(nom)}"
+# Millésime du Code officiel géographique cible : toutes les sources y sont ramenées.
+cog = {cog}
+# Dossiers relatifs au dossier du projet.
+donnees = "donnees"
+entrepot = "entrepot.duckdb"
+sorties = "sorties"
+
+[charte]
+titre = "{_escape(title)}"
+# Chemin d'un logo (PNG ou SVG) relatif au dossier du projet ; vide = pas de logo.
+logo = ""
+couleur_principale = "{couleurs[0]}"
+couleur_secondaire = "{couleurs[1]}"
+couleur_accent = "{couleurs[2]}"
+
+[comparaisons]
+# Territoires de référence auxquels chaque portrait est comparé
+# (codes INSEE, SIREN d'EPCI, « FR » ou identifiants de territoires.yaml).
+references = [{refs}]
+"""
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')

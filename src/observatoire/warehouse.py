@@ -1,0 +1,225 @@
+"""The project warehouse: one DuckDB file, transactional and idempotent loads, lineage.
+
+Every load runs in one transaction: the rows of a (dataset, vintage) are replaced and a
+lineage row is written, or nothing happens at all. A load that raises (bad last line,
+interrupted batch) is rolled back; a process killed midway leaves only an uncommitted
+transaction in DuckDB's write-ahead log, which DuckDB discards when the file is reopened.
+Loading a file whose checksum is already in the lineage for that dataset is a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from observatoire.errors import InputError, WarehouseError
+
+ORIGINS = ("real", "simulated")
+_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+
+LINEAGE_DDL = """
+CREATE TABLE IF NOT EXISTS lineage (
+    sha256      VARCHAR NOT NULL,
+    dataset     VARCHAR NOT NULL,
+    vintage     VARCHAR NOT NULL,
+    cog_vintage INTEGER,
+    table_name  VARCHAR NOT NULL,
+    rows        BIGINT  NOT NULL,
+    loaded_at   TIMESTAMP NOT NULL,
+    origin      VARCHAR NOT NULL CHECK (origin IN ('real', 'simulated')),
+    source      VARCHAR NOT NULL,
+    PRIMARY KEY (dataset, sha256)
+)
+"""
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_frame(frame: pd.DataFrame) -> str:
+    """A stable checksum of a table's content, for data that does not come from one file."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    digest = hashlib.sha256(hashed.tobytes())
+    digest.update(",".join(map(str, frame.columns)).encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a load did."""
+
+    dataset: str
+    vintage: str
+    table: str
+    rows: int
+    skipped: bool  # True when the same content was already loaded
+
+
+def _check_ident(name: str, what: str) -> str:
+    if not _IDENT.match(name):
+        raise WarehouseError(f"nom de {what} invalide « {name} » (minuscules, chiffres, _)")
+    return name
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a registered frame; inside an aborted transaction the rollback does it."""
+    with contextlib.suppress(duckdb.Error):
+        con.unregister(name)
+
+
+class Warehouse:
+    """A project's DuckDB warehouse. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"impossible d'ouvrir l'entrepôt {self.path} : {exc}") from exc
+        if not read_only:
+            self.con.execute(LINEAGE_DDL)
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    # ------------------------------------------------------------------ queries
+
+    def tables(self) -> list[str]:
+        rows = self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "ORDER BY table_name"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def lineage(self) -> pd.DataFrame:
+        return self.con.execute(
+            "SELECT dataset, vintage, cog_vintage, table_name, rows, origin, loaded_at, source, "
+            "sha256 FROM lineage ORDER BY loaded_at, dataset, vintage"
+        ).df()
+
+    def query(self, sql: str, params: Iterable[object] | None = None) -> pd.DataFrame:
+        return self.con.execute(sql, list(params) if params is not None else None).df()
+
+    def has_loaded(self, dataset: str, sha256: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM lineage WHERE dataset = ? AND sha256 = ?", [dataset, sha256]
+        ).fetchone()
+        return bool(row and row[0])
+
+    # ------------------------------------------------------------------ loads
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A transaction committed on success, rolled back on any exception."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def load(
+        self,
+        batches: pd.DataFrame | Iterable[pd.DataFrame],
+        *,
+        dataset: str,
+        vintage: str | int,
+        table: str,
+        sha256: str,
+        origin: str,
+        source: str,
+        cog_vintage: int | None = None,
+    ) -> LoadResult:
+        """Replace the rows of ``(dataset, vintage)`` in ``table`` by ``batches``, atomically.
+
+        ``batches`` is one frame or an iterable of frames (a streaming reader); the table gets
+        ``dataset`` and ``vintage`` columns. Nothing is visible until every batch was read and
+        inserted: an exception from the reader on its last batch rolls everything back.
+        """
+        _check_ident(dataset, "jeu de données")
+        _check_ident(table, "table")
+        if origin not in ORIGINS:
+            raise WarehouseError(f"origine « {origin} » invalide : real ou simulated")
+        vintage = str(vintage)
+        if self.has_loaded(dataset, sha256):
+            return LoadResult(dataset, vintage, table, 0, skipped=True)
+        frames = [batches] if isinstance(batches, pd.DataFrame) else batches
+        rows = 0
+        with self.transaction() as con:
+            exists = table in self.tables()
+            first = True
+            for frame in frames:
+                frame = frame.assign(dataset=dataset, vintage=vintage)
+                con.register("_batch", frame)
+                try:
+                    if not exists:
+                        con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _batch')
+                        exists = True
+                    else:
+                        if first:
+                            con.execute(
+                                f'DELETE FROM "{table}" WHERE dataset = ? AND vintage = ?',
+                                [dataset, vintage],
+                            )
+                        con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _batch')
+                except duckdb.Error as exc:
+                    raise WarehouseError(
+                        f"chargement de « {dataset} » {vintage} refusé par l'entrepôt : {exc} ; "
+                        "l'entrepôt est resté inchangé"
+                    ) from exc
+                finally:
+                    _unregister(con, "_batch")
+                first = False
+                rows += len(frame)
+            if first:
+                raise InputError(f"aucune ligne à charger pour « {dataset} » {vintage}")
+            # The lineage describes what the warehouse holds now: a replaced vintage's old
+            # file is no longer there, so reloading it later is a real load, not a no-op.
+            con.execute("DELETE FROM lineage WHERE dataset = ? AND vintage = ?", [dataset, vintage])
+            con.execute(
+                "INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    sha256,
+                    dataset,
+                    vintage,
+                    cog_vintage,
+                    table,
+                    rows,
+                    datetime.now(UTC).replace(tzinfo=None),
+                    origin,
+                    source,
+                ],
+            )
+        return LoadResult(dataset, vintage, table, rows, skipped=False)
+
+    def replace_table(self, table: str, frame: pd.DataFrame) -> None:
+        """Atomically replace a derived table (referential, territory memberships…)."""
+        _check_ident(table, "table")
+        with self.transaction() as con:
+            con.register("_frame", frame)
+            try:
+                con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _frame')
+            finally:
+                _unregister(con, "_frame")

@@ -1,0 +1,28 @@
+"""Shared fixtures. Real official files are read in place from ``../shared/data``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("OBSERVATOIRE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real official files; tests using it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(
+            f"dossier de données réelles absent ({SHARED_DATA}) : test sur données réelles ignoré"
+        )
+    return SHARED_DATA
+
+
+def shared_file(shared: Path, relative: str) -> Path:
+    path = shared / relative
+    if not path.is_file():
+        pytest.skip(f"fichier réel absent : {path}")
+    return path
