@@ -184,3 +184,19 @@ def test_sha256_helpers(tmp_path: Path) -> None:
     assert sha256_frame(a) == sha256_frame(b)
     b.loc[0, "population"] = 99
     assert sha256_frame(a) != sha256_frame(b)
+
+
+def test_several_loads_in_one_transaction_commit_together_or_not_at_all(tmp_path: Path) -> None:
+    path = tmp_path / "e.duckdb"
+    with Warehouse(path) as wh:
+        _load(wh, _frame(3), "a" * 64)
+    before = _snapshot(path)
+    with Warehouse(path) as wh, pytest.raises(InputError), wh.transaction():
+        _load(wh, _frame(5, offset=10), "b" * 64, vintage="2019")
+        _load(wh, _frame(5, offset=20), "c" * 64, vintage="2020")
+        raise InputError("troisième fichier illisible")
+    assert _snapshot(path) == before
+    with Warehouse(path) as wh, wh.transaction():
+        _load(wh, _frame(5, offset=10), "b" * 64, vintage="2019")
+        _load(wh, _frame(5, offset=20), "c" * 64, vintage="2020")
+    assert len(_snapshot(path)[1]) == 3

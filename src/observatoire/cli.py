@@ -51,8 +51,8 @@ _STATE = {"debug": False}
 
 HELP = """Observatoire territorial : des données publiques officielles aux chiffres clés publiés.
 
-Étapes du traitement : référentiel et COG → entrepôt DuckDB → territoires du projet
-(→ indicateurs, rapports, site : à venir).
+Étapes : sources officielles (fetch, load, simuler) → entrepôt DuckDB → référentiel,
+COG et territoires du projet (→ indicateurs, rapports, site : à venir).
 
 Exemple : observatoire demo ./demo-artois
 """
@@ -80,6 +80,12 @@ cog_app = typer.Typer(
     "--comptages P18_POP --sortie base_cog2025.csv",
     no_args_is_help=True,
 )
+catalogue_app = typer.Typer(
+    help="Catalogue des sources officielles : lister, détailler, vérifier.\n\n"
+    "Exemple : observatoire catalogue list",
+    no_args_is_help=True,
+)
+app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(territoires_app, name="territoires")
 app.add_typer(entrepot_app, name="entrepot")
 app.add_typer(cog_app, name="cog")
@@ -167,6 +173,232 @@ def demo_cmd(
 
     summary = run_demo(dossier, force=force, console=console, events_path=evenements)
     print_summary(summary, console)
+
+
+# ---------------------------------------------------------------------------- sources
+
+
+def _load_summary(loads: list, title: str) -> None:
+    table = Table(title=title)
+    for column in (
+        "Fichier",
+        "Jeu de données",
+        "Millésime",
+        "Lignes",
+        "Communes",
+        "Secrets",
+        "Réparées",
+        "Origine",
+        "Avertissements",
+    ):
+        table.add_column(column, overflow="fold")
+    for load in loads:
+        table.add_row(
+            load.label.rsplit("/", 1)[-1],
+            load.dataset_label,
+            load.vintage,
+            "déjà chargé" if load.skipped else _fr_int(load.rows),
+            "" if load.skipped else _fr_int(load.communes),
+            "" if load.skipped else _fr_int(load.secret_cells),
+            "" if load.skipped else _fr_int(load.repaired),
+            "réelle" if load.origin == "real" else "SIMULÉE",
+            "\n".join(load.warnings),
+        )
+    console.print(table)
+
+
+def _run_load(project, paths: list[Path]) -> list:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from observatoire.loading import load_paths
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} lignes"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_file(file, detection) -> None:
+            tasks[file.label] = progress.add_task(
+                f"{detection.label or detection.dataset} {detection.vintage}", total=None
+            )
+
+        def on_rows(label: str, rows: int) -> None:
+            progress.advance(tasks[label], rows)
+
+        return load_paths(project, paths, progress=on_rows, on_file=on_file)
+
+
+@app.command("load")
+def load_cmd(
+    fichiers: Annotated[
+        list[Path], typer.Argument(help="Fichiers officiels à charger (CSV, TXT, XLSX, zip, gz).")
+    ],
+    projet: ProjectOption = None,
+) -> None:
+    """Charger des fichiers officiels dans l'entrepôt (tout ou rien), ramenés au COG du projet.
+
+    Exemple : observatoire load base-cc-logement-2021_csv.zip cc_filosofi_2020_COM.csv
+    -p ./demo-artois
+    """
+    from observatoire.project import open_project
+
+    project = open_project(projet)
+    loads = _run_load(project, fichiers)
+    _load_summary(loads, "Chargement terminé")
+
+
+@app.command("fetch")
+def fetch_cmd(
+    sources: Annotated[
+        list[str] | None, typer.Argument(help="Identifiants du catalogue (défaut : tous).")
+    ] = None,
+    millesime: Annotated[
+        str | None,
+        typer.Option("--millesime", help="Millésime à télécharger (défaut : le dernier)."),
+    ] = None,
+    departement: Annotated[
+        str | None,
+        typer.Option(
+            "--departement", help="Département, pour les sources publiées par département."
+        ),
+    ] = None,
+    miroir: Annotated[
+        str | None,
+        typer.Option(
+            "--miroir",
+            help="Adresse d'un miroir qui remplace les serveurs des éditeurs "
+            "(ou variable OBSERVATOIRE_MIROIR).",
+        ),
+    ] = None,
+    projet: ProjectOption = None,
+) -> None:
+    """Télécharger des sources du catalogue (cache par empreinte), puis les charger.
+
+    Exemple : observatoire fetch cog_evenements filosofi_communes --millesime 2020 -p ./demo-artois
+    """
+    from observatoire import catalogue
+    from observatoire.loading import fetch_paths
+    from observatoire.project import open_project
+
+    project = open_project(projet)
+    ids = sources or [s.id for s in catalogue.sources().values() if not s.needs_departement()]
+    paths = fetch_paths(project, ids, vintage=millesime, departement=departement, mirror=miroir)
+    console.print(f"{len(paths)} fichier(s) téléchargé(s) ou repris du cache.")
+    loads = _run_load(project, paths)
+    _load_summary(loads, "Téléchargement et chargement terminés")
+
+
+@app.command("simuler")
+def simuler_cmd(
+    dossier: Annotated[Path, typer.Argument(help="Dossier où écrire les fichiers simulés.")],
+    departements: Annotated[
+        str,
+        typer.Option(
+            "--departements",
+            help="Départements couverts, séparés par des virgules "
+            "(« tous » pour la France entière).",
+        ),
+    ] = "62",
+    millesimes: Annotated[
+        str, typer.Option("--millesimes", help="Millésimes, séparés par des virgules.")
+    ] = "2020,2021",
+    jeux: Annotated[
+        str | None, typer.Option("--jeux", help="Jeux de données à simuler (défaut : tous).")
+    ] = None,
+    graine: Annotated[
+        int, typer.Option("--graine", help="Graine du générateur (reproductible).")
+    ] = 0,
+    echelle: Annotated[
+        float, typer.Option("--echelle", help="Facteur de volume (DVF, BPE, SIRENE).")
+    ] = 1.0,
+) -> None:
+    """Écrire des fichiers SIMULÉS aux formats officiels exacts (démonstration, tests, mesures).
+
+    Exemple : observatoire simuler ./simul --departements 62 --millesimes 2020,2021
+    """
+    from observatoire.sources.synthetic import simulate
+    from observatoire.territories import referential
+
+    com = referential.communes()
+    if departements.strip().lower() != "tous":
+        wanted = {d.strip() for d in departements.split(",") if d.strip()}
+        unknown = wanted - set(com["dep"])
+        if unknown:
+            raise ObservatoireError(f"département(s) inconnu(s) : {', '.join(sorted(unknown))}")
+        com = com[com["dep"].isin(wanted)]
+    years = [int(y) for y in millesimes.split(",") if y.strip()]
+    manifest = simulate(
+        dossier,
+        communes=com["code"].tolist(),
+        vintages=years,
+        seed=graine,
+        datasets=[j.strip() for j in jeux.split(",")] if jeux else None,
+        scale=echelle,
+    )
+    console.print(
+        f"[bold]{len(manifest.files)} fichier(s) SIMULÉ(S)[/] écrits dans {dossier} "
+        "(liste et empreintes dans SIMULATION.json) : ne pas publier comme des chiffres réels."
+    )
+
+
+@catalogue_app.command("list")
+def catalogue_list() -> None:
+    """Lister les sources du catalogue, leurs éditeurs, licences et millésimes.
+
+    Exemple : observatoire catalogue list
+    """
+    from observatoire import catalogue
+
+    table = Table(title="Sources officielles")
+    for column in ("Identifiant", "Titre", "Éditeur", "Licence", "Millésimes"):
+        table.add_column(column, overflow="fold")
+    for entry in catalogue.sources().values():
+        table.add_row(
+            entry.id,
+            entry.titre,
+            entry.editeur,
+            entry.licence,
+            ", ".join(entry.vintages) or "dernier publié",
+        )
+    console.print(table)
+
+
+@catalogue_app.command("show")
+def catalogue_show(
+    source: Annotated[str, typer.Argument(help="Identifiant de la source.")],
+) -> None:
+    """Détailler une source : adresses par millésime, format, niveau, licence.
+
+    Exemple : observatoire catalogue show filosofi_communes
+    """
+    from observatoire import catalogue
+
+    entry = catalogue.source(source)
+    console.print(f"[bold]{entry.titre}[/] ({entry.id})")
+    console.print(f"Éditeur : {entry.editeur} — licence : {entry.licence}")
+    console.print(f"Niveau : {entry.niveau} — format : {entry.format}")
+    if entry.page:
+        console.print(f"Page : {entry.page}")
+    for vintage, url in entry.urls.items():
+        console.print(f"  {vintage} : {url}")
+    if entry.url:
+        console.print(f"  modèle : {entry.url} (millésimes : {', '.join(entry.millesimes)})")
+
+
+@catalogue_app.command("check")
+def catalogue_check() -> None:
+    """Vérifier le catalogue des sources (clés, adresses, doublons).
+
+    Exemple : observatoire catalogue check
+    """
+    from observatoire import catalogue
+
+    entries = catalogue.sources()
+    console.print(f"[green]Catalogue valide[/] : {len(entries)} sources.")
 
 
 # ---------------------------------------------------------------------------- territories

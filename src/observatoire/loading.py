@@ -1,0 +1,369 @@
+"""``observatoire load``: official files → readers → COG recoding → warehouse, atomically.
+
+Every file handed to one ``load`` call (a zip may hold several data files) is read, recoded
+to the project's COG and written in ONE warehouse transaction: if any file is unknown,
+malformed or truncated, nothing at all is loaded and the warehouse stays as it was. Files
+already loaded (same checksum for the same dataset) are skipped.
+
+COG recoding. Commune-level tables are recoded with INSEE's commune events when the warehouse
+holds them (``cog_events``, loaded from ``v_mvt_commune_YYYY.csv``, loaded first when given in
+the same call), otherwise with the referential's derived passage (mergers only). Additive
+columns are summed over merged communes; non-additive ones (medians, rates) are kept only
+where no merger happened. Row-level tables (DVF lines, BPE equipments, SIRENE
+establishments) keep their source code and gain ``code_commune_cog`` and ``cog_status``.
+IRIS-level tables keep the IRIS geography of their vintage (documented limitation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from observatoire.errors import InputError
+from observatoire.project import Project
+from observatoire.sources.base import Detection, ReadResult, SniffedFile
+from observatoire.sources.registry import detect
+from observatoire.sources.sniff import sniff
+from observatoire.territories import cog, referential
+from observatoire.territories.harmonise import passage_from_referential, target_codes
+from observatoire.warehouse import Warehouse
+
+LONG_COLUMNS = ("code", "variable", "period", "value", "secret", "source_column")
+Progress = Callable[[str, int], None]  # (message, rows just read)
+
+
+@dataclass
+class FileLoad:
+    """What happened to one data file."""
+
+    label: str
+    dataset: str
+    vintage: str
+    dataset_label: str
+    rows: int = 0
+    communes: int = 0
+    secret_cells: int = 0
+    repaired: int = 0
+    warnings: list[str] = field(default_factory=list)
+    skipped: bool = False
+    origin: str = "real"
+    cog_source: int | None = None
+
+
+def file_sha256(file: SniffedFile) -> str:
+    """Checksum of the data itself (a zip member's decompressed bytes)."""
+    digest = hashlib.sha256()
+    with file.open_binary() as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _origin(file: SniffedFile) -> str:
+    try:
+        from observatoire.sources.synthetic import is_simulated
+    except ImportError:  # the simulator is optional at import time
+        return "real"
+    return "simulated" if is_simulated(file.path) else "real"
+
+
+class _Passages:
+    """Passage tables to the target COG, built once per source vintage."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self._events: pd.DataFrame | None = None
+        self._cache: dict[int, pd.DataFrame] = {}
+
+    def events(self) -> pd.DataFrame | None:
+        if self._events is None and "cog_events" in self.warehouse.tables():
+            frame = self.warehouse.query(
+                "SELECT mod, date_eff, typecom_av, com_av, libelle_av, typecom_ap, com_ap, "
+                "libelle_ap FROM cog_events"
+            )
+            if not frame.empty:
+                frame["date_eff"] = pd.to_datetime(frame["date_eff"])
+                self._events = frame
+        return self._events
+
+    def method(self) -> str:
+        return "événements INSEE" if self.events() is not None else "passage du référentiel"
+
+    def vintage_of(self, codes: pd.Series, declared: int | None) -> int | None:
+        if declared is not None:
+            return declared
+        events = self.events()
+        if events is None:
+            return None
+        return cog.detect_vintage(codes, events, target_codes(), referential.REFERENTIAL_COG)
+
+    def passage(self, codes: pd.Series, source_cog: int | None) -> pd.DataFrame:
+        events = self.events()
+        if events is None or source_cog is None:
+            return passage_from_referential(codes.map(cog.arm_to_commune))
+        if source_cog not in self._cache:
+            self._cache[source_cog] = cog.build_passage(
+                events, source_cog, referential.REFERENTIAL_COG, target_codes()
+            )
+        return self._cache[source_cog]
+
+
+def _simple_codes(passage: pd.DataFrame) -> set[str]:
+    """Source codes that stay themselves, alone, unsplit: their rows need no recoding."""
+    simple = passage[
+        (passage["kind"] == "identique") & (passage["n_sources"] == 1) & ~passage["split"]
+    ]
+    return set(simple["code_source"])
+
+
+def _recode_long(
+    frame: pd.DataFrame, result: ReadResult, passages: _Passages, load: FileLoad
+) -> pd.DataFrame:
+    """Recode a long commune table (code, variable, period, value, secret, source_column).
+
+    Only the communes touched by an event (merged, renamed, split) and unknown codes go
+    through the wide recoding; the others keep their rows untouched — most of a national file.
+    """
+    codes = frame["code"].drop_duplicates()
+    source_cog = passages.vintage_of(codes, result.detection.cog_vintage)
+    load.cog_source = source_cog
+    passage = passages.passage(codes, source_cog)
+    simple = frame["code"].isin(_simple_codes(passage))
+    untouched = frame[simple].assign(cog_status="ok")
+    touched = frame[~simple]
+    if touched.empty:
+        return untouched[[*LONG_COLUMNS, "cog_status"]]
+    try:
+        wide = touched.pivot(index="code", columns="source_column", values="value")
+    except ValueError as exc:
+        raise InputError(
+            f"valeurs en double pour une même commune et une même variable ({exc})",
+            path=load.label,
+        ) from exc
+    wide = wide.reset_index()
+    wide.columns.name = None
+    counts = [c for c in result.count_columns if c in wide.columns]
+    keeps = [c for c in wide.columns if c != "code" and c not in counts]
+    # Non-additive values of merged communes are not recomputable: recode keeps them only
+    # when every member agrees, which in practice means unmerged communes.
+    recoded = cog.recode(
+        wide,
+        passage[passage["code_source"].isin(set(touched["code"]))],
+        code_column="code",
+        count_columns=counts,
+        keep_columns=keeps,
+        on_unknown="report",
+    )
+    report = recoded.report
+    if report.unknown_codes:
+        load.warnings.append(
+            f"{len(report.unknown_codes)} code(s) inconnu(s) du COG {source_cog or 'source'} "
+            f"écarté(s) : {', '.join(report.unknown_codes[:8])}"
+        )
+    if report.merged_targets:
+        load.warnings.append(
+            f"{report.merged_sources} communes fusionnées en {report.merged_targets} "
+            f"(COG {source_cog or '?'} → {referential.REFERENTIAL_COG}, {passages.method()})"
+        )
+    table = recoded.table
+    status = table.set_index("code")["cog_status"]
+    long = table.drop(columns=["n_sources", "cog_status"]).melt(
+        id_vars="code", var_name="source_column", value_name="value"
+    )
+    meta = frame.drop_duplicates("source_column").set_index("source_column")[["variable", "period"]]
+    long = long.join(meta, on="source_column")
+    secret_before = touched.set_index(["code", "source_column"])["secret"]
+    key = pd.MultiIndex.from_frame(long[["code", "source_column"]])
+    was_secret = secret_before.reindex(key).fillna(False).to_numpy(dtype=bool)
+    long["secret"] = was_secret & long["value"].isna().to_numpy()
+    long["cog_status"] = long["code"].map(status)
+    columns = [*LONG_COLUMNS, "cog_status"]
+    return pd.concat([untouched[columns], long[columns]], ignore_index=True)
+
+
+def _recode_rows(frame: pd.DataFrame, code_column: str, passage: pd.DataFrame) -> pd.DataFrame:
+    """Row-level tables: add the target commune code and the status of the mapping."""
+    receiving = passage.loc[passage["receives"], ["code_source", "code_cible", "split"]]
+    mapping = receiving.set_index("code_source")
+    source = frame[code_column].astype("string").map(cog.arm_to_commune)
+    frame = frame.copy()
+    frame["code_commune_cog"] = source.map(mapping["code_cible"])
+    split = source.map(mapping["split"]).astype("boolean")
+    status = pd.Series("ok", index=frame.index, dtype=object)
+    status[frame["code_commune_cog"] != source] = "fusion"
+    status[split.fillna(False).astype(bool)] = "incomplete"
+    status[frame["code_commune_cog"].isna()] = "inconnu"
+    frame["cog_status"] = status
+    return frame
+
+
+def _batches(
+    file: SniffedFile,
+    result: ReadResult,
+    passages: _Passages,
+    load: FileLoad,
+    progress: Progress | None,
+) -> Iterator[pd.DataFrame]:
+    """The frames to write, recoded; counts rows and communes as they go."""
+    detection = result.detection
+    level_commune = detection.level == "commune" and result.code_column is not None
+    communes: set[str] = set()
+    if level_commune:
+        frames = list(result.frames())
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if frame.empty:
+            raise InputError("aucune ligne de données", path=file.label)
+        if set(LONG_COLUMNS) <= set(frame.columns):
+            out = _recode_long(frame, result, passages, load)
+        else:
+            out = _recode_wide(frame, result, passages, load)
+        communes.update(out["code"].unique())
+        load.rows = len(frame)
+        if progress:
+            progress(file.label, len(frame))
+        yield out
+    else:
+        passage = None
+        for frame in result.frames():
+            if result.code_column and detection.level in ("point", "mutation"):
+                codes = frame[result.code_column].dropna().astype(str)
+                if passage is None:
+                    source_cog = passages.vintage_of(codes, detection.cog_vintage)
+                    load.cog_source = source_cog
+                    passage = (
+                        passages.passage(codes, source_cog)
+                        if passages.events() is not None and source_cog
+                        else None
+                    )
+                batch_passage = passage if passage is not None else passages.passage(codes, None)
+                frame = _recode_rows(frame, result.code_column, batch_passage)
+                communes.update(frame["code_commune_cog"].dropna().unique())
+            load.rows += len(frame)
+            if progress:
+                progress(file.label, len(frame))
+            yield frame
+    load.communes = len(communes)
+    load.secret_cells = result.secret_cells
+    load.repaired = result.repaired
+    load.warnings.extend(result.warnings)
+
+
+def _recode_wide(
+    frame: pd.DataFrame, result: ReadResult, passages: _Passages, load: FileLoad
+) -> pd.DataFrame:
+    code = result.code_column
+    assert code is not None
+    codes = frame[code].astype(str)
+    source_cog = passages.vintage_of(codes, result.detection.cog_vintage)
+    load.cog_source = source_cog
+    passage = passages.passage(codes, source_cog)
+    counts = list(result.count_columns)
+    keeps = [c for c in frame.columns if c != code and c not in counts]
+    recoded = cog.recode(
+        frame,
+        passage,
+        code_column=code,
+        count_columns=counts,
+        keep_columns=keeps,
+        on_unknown="report",
+    )
+    if recoded.report.unknown_codes:
+        load.warnings.append(
+            f"{len(recoded.report.unknown_codes)} code(s) inconnu(s) écarté(s) : "
+            + ", ".join(recoded.report.unknown_codes[:8])
+        )
+    return recoded.table.rename(columns={code: "code"})
+
+
+def _order(items: list[tuple[SniffedFile, Detection]]) -> list[tuple[SniffedFile, Detection]]:
+    """COG events first: the other files of the same call are recoded with them."""
+    return sorted(items, key=lambda item: item[1].dataset != "cog_events")
+
+
+def load_paths(
+    project: Project,
+    paths: Iterable[Path],
+    *,
+    progress: Progress | None = None,
+    on_file: Callable[[SniffedFile, Detection], None] | None = None,
+) -> list[FileLoad]:
+    """Load every data file found in ``paths`` into the project warehouse, all or nothing."""
+    found: list[tuple[SniffedFile, Detection]] = []
+    readers = {}
+    for path in paths:
+        for file in sniff(Path(path)):
+            reader, detection = detect(file)
+            readers[id(file)] = reader
+            found.append((file, detection))
+    if not found:
+        raise InputError("aucun fichier à charger")
+    loads: list[FileLoad] = []
+    with Warehouse(project.settings.warehouse_path) as warehouse, warehouse.transaction():
+        passages = _Passages(warehouse)
+        for file, detection in _order(found):
+            if on_file:
+                on_file(file, detection)
+            load = FileLoad(
+                label=file.label,
+                dataset=detection.dataset,
+                vintage=detection.vintage,
+                dataset_label=detection.label or detection.dataset,
+                origin=_origin(file),
+            )
+            sha = file_sha256(file)
+            if warehouse.has_loaded(detection.dataset, sha):
+                load.skipped = True
+                loads.append(load)
+                continue
+            result = readers[id(file)].read(file, detection)
+            warehouse.load(
+                _batches(file, result, passages, load, progress),
+                dataset=detection.dataset,
+                vintage=detection.vintage,
+                table=result.table,
+                sha256=sha,
+                origin=load.origin,
+                source=file.label,
+                cog_vintage=referential.REFERENTIAL_COG
+                if result.code_column
+                else detection.cog_vintage,
+            )
+            if detection.dataset == "cog_events":
+                passages._events = None  # reload: later files use the new events
+            loads.append(load)
+    return loads
+
+
+def fetch_paths(
+    project: Project,
+    source_ids: Iterable[str],
+    *,
+    vintage: str | None = None,
+    departement: str | None = None,
+    mirror: str | None = None,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> list[Path]:
+    """Download the files of catalogue sources into the project's cache (by checksum)."""
+    from observatoire import catalogue
+    from observatoire.sources import _http
+
+    cache_dir = project.settings.data_dir / "telechargements"
+    paths: list[Path] = []
+    for source_id in source_ids:
+        entry = catalogue.source(source_id)
+        chosen = vintage if vintage is not None else None
+        for url in entry.resolve(chosen, departement):
+            expected = entry.sha256.get(chosen or "") if entry.sha256 else None
+            done = _http.download(
+                url,
+                cache_dir,
+                mirror=mirror,
+                sha256=expected,
+                progress=(lambda got, total, u=url: progress(u, got, total)) if progress else None,
+            )
+            paths.append(done.path)
+    return paths

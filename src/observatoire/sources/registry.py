@@ -1,0 +1,66 @@
+"""The readers known to ``observatoire load``, and how a file finds its reader."""
+
+from __future__ import annotations
+
+from observatoire.errors import InputError
+from observatoire.sources.base import Detection, Reader, SniffedFile
+
+READERS: list[Reader] = []
+
+
+def register(reader: Reader) -> Reader:
+    """Add a reader (modules call this at import time)."""
+    READERS.append(reader)
+    return reader
+
+
+def _load_reader_modules() -> None:
+    # Imported here so that the registry module itself stays import-light.
+    import importlib
+
+    for module in (
+        "insee_meta",
+        "insee_rp",
+        "filosofi",
+        "bpe",
+        "dvf",
+        "sirene",
+        "lovac",
+        "foncier",
+        "cog_tables",
+        "zonage",
+        "geo",
+    ):
+        try:
+            importlib.import_module(f"observatoire.sources.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"observatoire.sources.{module}":
+                raise
+
+
+def readers() -> list[Reader]:
+    if not READERS:
+        _load_reader_modules()
+    return READERS
+
+
+def detect(file: SniffedFile) -> tuple[Reader, Detection]:
+    """The one reader that recognises ``file``; a French error that shows what it looked like."""
+    hits = []
+    for reader in readers():
+        detection = reader.sniff(file)
+        if detection is not None:
+            hits.append((reader, detection))
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        shown = ", ".join(file.columns[:8]) if file.columns else " | ".join(file.head[:2])
+        more = "…" if len(file.columns) > 8 else ""
+        raise InputError(
+            f"jeu de données non reconnu : colonnes « {shown}{more} » "
+            f"(séparateur « {file.separator or '?'} », encodage {file.encoding or '?'}) ; "
+            "voir « observatoire catalogue list » pour les sources prises en charge",
+            path=file.label,
+        )
+    names = ", ".join(f"{r.name} ({d.dataset})" for r, d in hits)
+    raise InputError(f"fichier reconnu par plusieurs lecteurs : {names}", path=file.label)
