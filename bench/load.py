@@ -96,6 +96,7 @@ def main() -> None:
         return
 
     from observatoire.sources.synthetic import simulate
+
     from observatoire.territories import referential
 
     communes = referential.communes()["code"].tolist()

@@ -7,6 +7,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -17,11 +18,12 @@ from observatoire.sources import _http
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict[str, Path] = {}
-    truncate: set[str] = set()
-    hits: list[str] = []
+    # Each test builds its own subclass with fresh containers (see the fixture).
+    routes: ClassVar[dict[str, Path]] = {}
+    truncate: ClassVar[set[str]] = set()
+    hits: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self.hits.append(self.path)
         target = self.routes.get(self.path)
         if target is None:
@@ -95,8 +97,11 @@ def test_catalogue_validation() -> None:
         dvf.resolve("2024")
     with pytest.raises(InputError, match="millésime « 1990 » indisponible"):
         entries["filosofi_communes"].resolve("1990")
-    bad = "sources:\n  - id: x\n    titre: X\n    editeur: E\n    licence: L\n    jeux: [a]\n    url: https://h/{mois}.csv\n"
-    with pytest.raises(ConfigError, match="variable.*mois"):
+    bad = (
+        "sources:\n  - id: x\n    titre: X\n    editeur: E\n    licence: L\n    jeux: [a]\n"
+        "    url: https://h/{mois}.csv\n"
+    )
+    with pytest.raises(ConfigError, match=r"variable.*mois"):
         catalogue.parse_sources(bad)
 
 
