@@ -200,3 +200,23 @@ def test_several_loads_in_one_transaction_commit_together_or_not_at_all(tmp_path
         _load(wh, _frame(5, offset=10), "b" * 64, vintage="2019")
         _load(wh, _frame(5, offset=20), "c" * 64, vintage="2020")
     assert len(_snapshot(path)[1]) == 3
+
+
+def test_parts_of_one_vintage_replace_only_themselves(tmp_path: Path) -> None:
+    path = tmp_path / "e.duckdb"
+    with Warehouse(path) as wh:
+        for part, sha, n in (("01.csv", "a", 3), ("62.csv", "b", 4), ("01.csv", "c", 2)):
+            wh.load(
+                _frame(n),
+                dataset="dvf_geo",
+                vintage="2024",
+                table="dvf",
+                sha256=sha * 64,
+                origin="real",
+                source=part,
+                part=part,
+            )
+        counts = wh.query("SELECT part, count(*) AS n FROM dvf GROUP BY part ORDER BY part")
+        lineage = wh.lineage()
+    assert counts.set_index("part")["n"].to_dict() == {"01.csv": 2, "62.csv": 4}
+    assert sorted(lineage["part"]) == ["01.csv", "62.csv"]

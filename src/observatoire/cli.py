@@ -189,7 +189,6 @@ def _load_summary(loads: list, title: str) -> None:
         "Secrets",
         "Réparées",
         "Origine",
-        "Avertissements",
     ):
         table.add_column(column, overflow="fold")
     for load in loads:
@@ -202,9 +201,11 @@ def _load_summary(loads: list, title: str) -> None:
             "" if load.skipped else _fr_int(load.secret_cells),
             "" if load.skipped else _fr_int(load.repaired),
             "réelle" if load.origin == "real" else "SIMULÉE",
-            "\n".join(load.warnings),
         )
     console.print(table)
+    for load in loads:
+        for warning in load.warnings:
+            console.print(f"  • {load.label.rsplit('/', 1)[-1]} : {warning}", highlight=False)
 
 
 def _run_load(project, paths: list[Path]) -> list:

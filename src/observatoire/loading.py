@@ -129,6 +129,16 @@ def _recode_long(
     through the wide recoding; the others keep their rows untouched — most of a national file.
     """
     codes = frame["code"].drop_duplicates()
+    # Arrondissements municipaux beside their commune (Paris, Lyon, Marseille) are duplicates.
+    parents = frame["code"].map(cog.ARM_TO_COMMUNE)
+    duplicate_arm = parents.notna() & parents.isin(set(codes))
+    if duplicate_arm.any():
+        dropped = frame.loc[duplicate_arm, "code"].nunique()
+        load.warnings.append(
+            f"{dropped} arrondissements municipaux écartés (leur commune est dans le fichier)"
+        )
+        frame = frame[~duplicate_arm]
+        codes = frame["code"].drop_duplicates()
     source_cog = passages.vintage_of(codes, result.detection.cog_vintage)
     load.cog_source = source_cog
     passage = passages.passage(codes, source_cog)
@@ -147,12 +157,18 @@ def _recode_long(
     wide = wide.reset_index()
     wide.columns.name = None
     counts = [c for c in result.count_columns if c in wide.columns]
+    if result.absent_means_zero:  # e.g. BPE: a type absent from a commune is 0 equipments
+        wide[counts] = wide[counts].fillna(0)
     keeps = [c for c in wide.columns if c != "code" and c not in counts]
     # Non-additive values of merged communes are not recomputable: recode keeps them only
     # when every member agrees, which in practice means unmerged communes.
     recoded = cog.recode(
         wide,
-        passage[passage["code_source"].isin(set(touched["code"]))],
+        passage[
+            passage["code_source"].isin(
+                set(touched["code"]) | set(touched["code"].map(cog.ARM_TO_COMMUNE).dropna())
+            )
+        ],
         code_column="code",
         count_columns=counts,
         keep_columns=keeps,
@@ -320,6 +336,10 @@ def load_paths(
                 loads.append(load)
                 continue
             result = readers[id(file)].read(file, detection)
+            # Files sharing a dataset and vintage (one DVF file per département, several
+            # geometry files) each replace only their own rows.
+            per_file = detection.level in ("point", "mutation") or result.table == "geometries"
+            name = (file.member or file.path.name).rsplit("/", 1)[-1]
             warehouse.load(
                 _batches(file, result, passages, load, progress),
                 dataset=detection.dataset,
@@ -328,6 +348,7 @@ def load_paths(
                 sha256=sha,
                 origin=load.origin,
                 source=file.label,
+                part=name if per_file else "",
                 cog_vintage=referential.REFERENTIAL_COG
                 if result.code_column
                 else detection.cog_vintage,

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS lineage (
     sha256      VARCHAR NOT NULL,
     dataset     VARCHAR NOT NULL,
     vintage     VARCHAR NOT NULL,
+    part        VARCHAR NOT NULL DEFAULT '',
     cog_vintage INTEGER,
     table_name  VARCHAR NOT NULL,
     rows        BIGINT  NOT NULL,
@@ -115,8 +116,8 @@ class Warehouse:
 
     def lineage(self) -> pd.DataFrame:
         return self.con.execute(
-            "SELECT dataset, vintage, cog_vintage, table_name, rows, origin, loaded_at, source, "
-            "sha256 FROM lineage ORDER BY loaded_at, dataset, vintage"
+            "SELECT dataset, vintage, part, cog_vintage, table_name, rows, origin, loaded_at, "
+            "source, sha256 FROM lineage ORDER BY loaded_at, dataset, vintage, part"
         ).df()
 
     def query(self, sql: str, params: Iterable[object] | None = None) -> pd.DataFrame:
@@ -166,8 +167,12 @@ class Warehouse:
         origin: str,
         source: str,
         cog_vintage: int | None = None,
+        part: str = "",
     ) -> LoadResult:
-        """Replace the rows of ``(dataset, vintage)`` in ``table`` by ``batches``, atomically.
+        """Replace the rows of ``(dataset, vintage, part)`` in ``table`` by ``batches``, atomically.
+
+        ``part`` separates files that share a dataset and vintage (one DVF file per
+        département and year, several geometry files): each replaces only its own rows.
 
         ``batches`` is one frame or an iterable of frames (a streaming reader); the table gets
         ``dataset`` and ``vintage`` columns. Nothing is visible until every batch was read and
@@ -186,7 +191,7 @@ class Warehouse:
             exists = table in self.tables()
             first = True
             for frame in frames:
-                frame = frame.assign(dataset=dataset, vintage=vintage)
+                frame = frame.assign(dataset=dataset, vintage=vintage, part=part)
                 con.register("_batch", frame)
                 try:
                     if not exists:
@@ -195,8 +200,9 @@ class Warehouse:
                     else:
                         if first:
                             con.execute(
-                                f'DELETE FROM "{table}" WHERE dataset = ? AND vintage = ?',
-                                [dataset, vintage],
+                                f'DELETE FROM "{table}" WHERE dataset = ? AND vintage = ? '
+                                "AND part = ?",
+                                [dataset, vintage, part],
                             )
                         con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _batch')
                 except duckdb.Error as exc:
@@ -212,13 +218,17 @@ class Warehouse:
                 raise InputError(f"aucune ligne à charger pour « {dataset} » {vintage}")
             # The lineage describes what the warehouse holds now: a replaced vintage's old
             # file is no longer there, so reloading it later is a real load, not a no-op.
-            con.execute("DELETE FROM lineage WHERE dataset = ? AND vintage = ?", [dataset, vintage])
             con.execute(
-                "INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "DELETE FROM lineage WHERE dataset = ? AND vintage = ? AND part = ?",
+                [dataset, vintage, part],
+            )
+            con.execute(
+                "INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     sha256,
                     dataset,
                     vintage,
+                    part,
                     cog_vintage,
                     table,
                     rows,

@@ -76,6 +76,7 @@ class ReadResult:
     code_column: str | None = None  # commune code column (COG recoding), if any
     count_columns: tuple[str, ...] = ()  # additive columns, summed when communes merge
     keep_columns: tuple[str, ...] = ()  # non-additive columns kept when not merged
+    absent_means_zero: bool = False  # long counts: a missing (code, variable) pair is 0
     secret_cells: int = 0  # filled while batches are consumed
     repaired: int = 0  # values repaired (and counted), e.g. codes that lost a leading zero
     warnings: list[str] = field(default_factory=list)

@@ -6,6 +6,7 @@ from observatoire.errors import InputError
 from observatoire.sources.base import Detection, Reader, SniffedFile
 
 READERS: list[Reader] = []
+_LOADED = False
 
 
 def register(reader: Reader) -> Reader:
@@ -39,8 +40,11 @@ def _load_reader_modules() -> None:
 
 
 def readers() -> list[Reader]:
-    if not READERS:
+    """Every registered reader (all reader modules are imported on first use)."""
+    global _LOADED
+    if not _LOADED:
         _load_reader_modules()
+        _LOADED = True
     return READERS
 
 

@@ -166,10 +166,10 @@ def sniff(path: Path) -> list[SniffedFile]:
         except (OSError, EOFError) as exc:
             raise InputError(f"fichier gzip corrompu ou tronqué ({exc})", path=path) from exc
         return [sniff_text(data, path=path, member=None, opener=lambda: gzip.open(path, "rb"))]
+    if suffix in XLSX_SUFFIXES:  # an xlsx is a zip too: test it first
+        return [_sniff_xlsx(path, None, lambda: open(path, "rb"))]
     if suffix == ".zip" or zipfile.is_zipfile(path):
         return list(_sniff_zip(path))
-    if suffix in XLSX_SUFFIXES:
-        return [_sniff_xlsx(path, None, lambda: open(path, "rb"))]
     if suffix in GEO_SUFFIXES and not _looks_delimited(path):
         return [_sniff_geo(path)]
     with open(path, "rb") as handle:
