@@ -120,33 +120,51 @@ def _simple_codes(passage: pd.DataFrame) -> set[str]:
     return set(simple["code_source"])
 
 
-def _recode_long(
-    frame: pd.DataFrame, result: ReadResult, passages: _Passages, load: FileLoad
-) -> pd.DataFrame:
-    """Recode a long commune table (code, variable, period, value, secret, source_column).
-
-    Only the communes touched by an event (merged, renamed, split) and unknown codes go
-    through the wide recoding; the others keep their rows untouched — most of a national file.
-    """
-    codes = frame["code"].drop_duplicates()
-    # Arrondissements municipaux beside their commune (Paris, Lyon, Marseille) are duplicates.
+def _drop_duplicate_arm(frame: pd.DataFrame, codes: set[str], load: FileLoad) -> pd.DataFrame:
+    """Arrondissements municipaux beside their commune (Paris, Lyon, Marseille) are duplicates."""
     parents = frame["code"].map(cog.ARM_TO_COMMUNE)
-    duplicate_arm = parents.notna() & parents.isin(set(codes))
+    duplicate_arm = parents.notna() & parents.isin(codes)
     if duplicate_arm.any():
         dropped = frame.loc[duplicate_arm, "code"].nunique()
         load.warnings.append(
             f"{dropped} arrondissements municipaux écartés (leur commune est dans le fichier)"
         )
         frame = frame[~duplicate_arm]
-        codes = frame["code"].drop_duplicates()
+    return frame
+
+
+def _recode_long(
+    frame: pd.DataFrame, result: ReadResult, passages: _Passages, load: FileLoad
+) -> pd.DataFrame:
+    """Recode a whole long commune table (code, variable, period, value, secret, source_column).
+
+    Only the communes touched by an event (merged, renamed, split) and unknown codes go
+    through the wide recoding; the others keep their rows untouched — most of a national file.
+    """
+    frame = _drop_duplicate_arm(frame, set(frame["code"].unique()), load)
+    codes = frame["code"].drop_duplicates()
     source_cog = passages.vintage_of(codes, result.detection.cog_vintage)
     load.cog_source = source_cog
     passage = passages.passage(codes, source_cog)
     simple = frame["code"].isin(_simple_codes(passage))
     untouched = frame[simple].assign(cog_status="ok")
-    touched = frame[~simple]
+    recoded = _recode_touched(frame[~simple], result, passage, source_cog, passages, load)
+    columns = [*LONG_COLUMNS, "cog_status"]
+    return pd.concat([untouched[columns], recoded], ignore_index=True)
+
+
+def _recode_touched(
+    touched: pd.DataFrame,
+    result: ReadResult,
+    passage: pd.DataFrame,
+    source_cog: int | None,
+    passages: _Passages,
+    load: FileLoad,
+) -> pd.DataFrame:
+    """Wide recoding of the rows of communes touched by an event (and of unknown codes)."""
+    columns = [*LONG_COLUMNS, "cog_status"]
     if touched.empty:
-        return untouched[[*LONG_COLUMNS, "cog_status"]]
+        return pd.DataFrame(columns=columns)
     try:
         wide = touched.pivot(index="code", columns="source_column", values="value")
     except ValueError as exc:
@@ -162,13 +180,10 @@ def _recode_long(
     keeps = [c for c in wide.columns if c != "code" and c not in counts]
     # Non-additive values of merged communes are not recomputable: recode keeps them only
     # when every member agrees, which in practice means unmerged communes.
+    wanted = set(touched["code"]) | set(touched["code"].map(cog.ARM_TO_COMMUNE).dropna())
     recoded = cog.recode(
         wide,
-        passage[
-            passage["code_source"].isin(
-                set(touched["code"]) | set(touched["code"].map(cog.ARM_TO_COMMUNE).dropna())
-            )
-        ],
+        passage[passage["code_source"].isin(wanted)],
         code_column="code",
         count_columns=counts,
         keep_columns=keeps,
@@ -190,15 +205,61 @@ def _recode_long(
     long = table.drop(columns=["n_sources", "cog_status"]).melt(
         id_vars="code", var_name="source_column", value_name="value"
     )
-    meta = frame.drop_duplicates("source_column").set_index("source_column")[["variable", "period"]]
+    meta = touched.drop_duplicates("source_column").set_index("source_column")[
+        ["variable", "period"]
+    ]
     long = long.join(meta, on="source_column")
     secret_before = touched.set_index(["code", "source_column"])["secret"]
     key = pd.MultiIndex.from_frame(long[["code", "source_column"]])
     was_secret = secret_before.reindex(key).fillna(False).to_numpy(dtype=bool)
     long["secret"] = was_secret & long["value"].isna().to_numpy()
     long["cog_status"] = long["code"].map(status)
-    columns = [*LONG_COLUMNS, "cog_status"]
-    return pd.concat([untouched[columns], long[columns]], ignore_index=True)
+    return long[columns]
+
+
+def _stream_long(
+    first: pd.DataFrame,
+    rest: Iterator[pd.DataFrame],
+    result: ReadResult,
+    passages: _Passages,
+    load: FileLoad,
+) -> Iterator[pd.DataFrame]:
+    """Recode a long commune table batch by batch when its COG is known (or no events exist).
+
+    Rows of communes untouched by any event are written as they come; the few touched rows
+    (and arrondissements municipaux, decided once every code has been seen) wait for the end.
+    """
+    events = passages.events()
+    source_cog = result.detection.cog_vintage if events is not None else None
+    load.cog_source = result.detection.cog_vintage
+    fixed = passages.passage(first["code"], source_cog) if source_cog else None
+    fixed_simple = _simple_codes(fixed) if fixed is not None else None
+    seen: set[str] = set()
+    waiting: list[pd.DataFrame] = []
+    for frame in _chain(first, rest):
+        codes = frame["code"]
+        seen.update(codes.unique())
+        is_arm = codes.isin(cog.ARM_TO_COMMUNE)
+        simple_codes = (
+            fixed_simple
+            if fixed_simple is not None
+            else _simple_codes(passages.passage(codes[~is_arm].drop_duplicates(), None))
+        )
+        simple = codes.isin(simple_codes) & ~is_arm
+        waiting.append(frame[~simple])
+        load.rows += len(frame)
+        yield frame[simple].assign(cog_status="ok")
+    touched = pd.concat(waiting, ignore_index=True)
+    touched = _drop_duplicate_arm(touched, seen, load)
+    passage = (
+        fixed if fixed is not None else passages.passage(touched["code"].drop_duplicates(), None)
+    )
+    yield _recode_touched(touched, result, passage, source_cog, passages, load)
+
+
+def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    yield first
+    yield from rest
 
 
 def _recode_rows(frame: pd.DataFrame, code_column: str, passage: pd.DataFrame) -> pd.DataFrame:
@@ -229,19 +290,30 @@ def _batches(
     level_commune = detection.level == "commune" and result.code_column is not None
     communes: set[str] = set()
     if level_commune:
-        frames = list(result.frames())
-        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        if frame.empty:
+        frames = iter(result.frames())
+        first = next(frames, None)
+        if first is None or first.empty:
             raise InputError("aucune ligne de données", path=file.label)
-        if set(LONG_COLUMNS) <= set(frame.columns):
-            out = _recode_long(frame, result, passages, load)
+        is_long = set(LONG_COLUMNS) <= set(first.columns)
+        streamable = is_long and (detection.cog_vintage is not None or passages.events() is None)
+        if streamable:
+            for out in _stream_long(first, frames, result, passages, load):
+                communes.update(out["code"].unique())
+                if progress:
+                    progress(file.label, len(out))
+                yield out
         else:
-            out = _recode_wide(frame, result, passages, load)
-        communes.update(out["code"].unique())
-        load.rows = len(frame)
-        if progress:
-            progress(file.label, len(frame))
-        yield out
+            frame = pd.concat(_chain(first, frames), ignore_index=True)
+            out = (
+                _recode_long(frame, result, passages, load)
+                if is_long
+                else _recode_wide(frame, result, passages, load)
+            )
+            communes.update(out["code"].unique())
+            load.rows = len(frame)
+            if progress:
+                progress(file.label, len(frame))
+            yield out
     else:
         passage = None
         for frame in result.frames():
