@@ -57,12 +57,8 @@ def test_national_total_is_kept_and_mergers_are_summed(loaded) -> None:
     events = cog.read_events(events_path)
     passage = cog.build_passage(events, 2021, 2025, got.index)
     merged = passage[passage["kind"] == "fusion"].groupby("code_cible")["code_source"].apply(list)
-    target, members = next(
-        (t, m) for t, m in merged.items() if all(raw[c]["P18_POP"] for c in m)
-    )
-    assert got.loc[target, "value"] == pytest.approx(
-        sum(float(raw[m]["P18_POP"]) for m in members)
-    )
+    target, members = next((t, m) for t, m in merged.items() if all(raw[c]["P18_POP"] for c in m))
+    assert got.loc[target, "value"] == pytest.approx(sum(float(raw[m]["P18_POP"]) for m in members))
     assert got.loc[target, "cog_status"] == "fusion"
     # An untouched commune keeps its value.
     assert got.loc["62119", "value"] == pytest.approx(25193)
