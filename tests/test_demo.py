@@ -32,12 +32,17 @@ def test_demo_builds_project_warehouse_and_outputs(demo) -> None:
         lineage = wh.lineage()
         tables = set(wh.tables())
     assert {"ref_communes", "territories", "territory_communes", "population_legale"} <= tables
-    assert set(lineage["origin"]) == {"real"}
-    assert set(lineage["dataset"]) == {"population_legale"}
-    assert set(lineage["cog_vintage"]) == {2025}
+    populations = lineage[lineage["dataset"] == "population_legale"]
+    assert set(populations["origin"]) == {"real"}
+    assert set(populations["cog_vintage"]) == {2025}
     pops = referential.populations()
     national = pops[~pops["code"].str.startswith("976")]
-    assert sorted(lineage["vintage"].astype(int)) == sorted(national["annee"].unique())
+    assert sorted(populations["vintage"].astype(int)) == sorted(national["annee"].unique())
+    # Every other source is simulated, and the lineage says so.
+    others = lineage[lineage["dataset"] != "population_legale"]
+    assert len(others) >= 5
+    assert set(others["origin"]) == {"simulated"}
+    assert {"insee_rp", "filosofi", "dvf"} <= set(others["table_name"])
 
 
 def test_territory_population_is_the_sum_of_its_communes(demo) -> None:
@@ -126,6 +131,7 @@ def test_demo_command_prints_what_it_built(tmp_path: Path) -> None:
     assert "Pôle Métropolitain de l'Artois" in result.stdout
     assert "populations_territoires.csv" in result.stdout
     assert "territoires.gpkg" in result.stdout
+    assert "Données simulées" in result.stdout
 
 
 def test_demo_with_insee_events_resolves_every_old_code(tmp_path: Path, shared_data: Path) -> None:
@@ -142,5 +148,7 @@ def test_demo_with_insee_events_resolves_every_old_code(tmp_path: Path, shared_d
             "SELECT period, value, status FROM indicator_values "
             "WHERE territory_id = '200072460' ORDER BY period"
         )
-    assert sources.str.contains("événements INSEE").all()
+    populations = sources[sources.str.contains("populations légales")]
+    assert len(populations) >= 5
+    assert populations.str.contains("événements INSEE").all()
     assert (rows.loc[rows["period"] >= 2019, "status"] == "ok").all()

@@ -58,6 +58,7 @@ class DemoSummary:
     scope: list[Territory] = field(default_factory=list)
     method: str = "referentiel"
     unresolved: dict[int, int] = field(default_factory=dict)
+    simulated: list = field(default_factory=list)  # FileLoad of the simulated sources
 
 
 # --------------------------------------------------------------------------- territories
@@ -225,6 +226,33 @@ def population_by_territory(warehouse: Warehouse, scope: list[Territory]) -> pd.
     return out[INDICATOR_COLUMNS]
 
 
+# --------------------------------------------------------------------------- simulated sources
+
+SIMULATED_VINTAGES = (2020, 2021)
+
+
+def simulate_and_load(project: Project, events_path: Path | None = None) -> list:
+    """Every other source, simulated in the official formats for the agency's départements.
+
+    The files go to ``donnees/simulees`` with their ``SIMULATION.json`` manifest, so the
+    lineage marks them ``simulated``; the INSEE events file, when given, is loaded first so
+    that the simulated tables are recoded with it.
+    """
+    from observatoire.loading import load_paths
+    from observatoire.sources.synthetic import simulate
+
+    communes = referential.communes()
+    perimeter = {c for t in project.territories for c in t.communes}
+    departements = set(communes.loc[communes["code"].isin(perimeter), "dep"])
+    codes = communes.loc[communes["dep"].isin(departements), "code"].tolist()
+    folder = project.settings.data_dir / "simulees"
+    manifest = simulate(folder, communes=codes, vintages=list(SIMULATED_VINTAGES), seed=2025)
+    paths = [f.path for f in manifest.files]
+    if events_path is not None:
+        paths.insert(0, events_path)
+    return load_paths(project, paths)
+
+
 # --------------------------------------------------------------------------- exports
 
 
@@ -313,7 +341,7 @@ def run_demo(
         console=console,
         transient=False,
     ) as progress:
-        task = progress.add_task("Démonstration Artois", total=4)
+        task = progress.add_task("Démonstration Artois", total=5)
         with Warehouse(settings.warehouse_path) as warehouse:
             progress.update(task, description="Référentiel et territoires → entrepôt")
             publish_territories(warehouse, project)
@@ -329,6 +357,10 @@ def run_demo(
             summary.populations = population_by_territory(warehouse, summary.scope)
             warehouse.replace_table("indicator_values", summary.populations)
             progress.advance(task)
+
+        progress.update(task, description="Sources SIMULÉES (formats officiels) → entrepôt")
+        summary.simulated = simulate_and_load(project, events_path)
+        progress.advance(task)
 
         progress.update(task, description="Exports (CSV, GeoPackage)")
         csv_path = settings.output_dir / "populations_territoires.csv"
@@ -423,6 +455,15 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
         console.print(
             "Codes anciens non rattachés (territoires concernés au statut « incomplete ») : "
             + ", ".join(f"{y} : {n}" for y, n in sorted(gaps.items()))
+        )
+    if summary.simulated:
+        datasets = sorted(
+            {f"{x.dataset_label} {x.vintage}" for x in summary.simulated if x.origin == "simulated"}
+        )
+        console.print(
+            f"\n[bold red]Données simulées[/] : {len(datasets)} sources aux formats officiels, "
+            "chargées dans l'entrepôt avec l'origine « simulated » (ne pas publier comme des "
+            "chiffres réels) : " + " ; ".join(datasets)
         )
     console.print(f"\n[bold]Projet[/] : {summary.root}")
     console.print(f"  entrepôt DuckDB : {summary.warehouse}")

@@ -414,15 +414,20 @@ def _sum_groups(
     out = grouped[list(counts)].sum(min_count=1) if counts else grouped.size().to_frame("_n")
     nulls = frame[list(counts)].isna()
     any_null = nulls.groupby(frame[key]).any().reindex(out.index)
-    for column in counts:
-        out[column] = out[column].mask(any_null[column])
-    for column in keeps:
-        agree = grouped[column].nunique(dropna=False) == 1
-        out[column] = grouped[column].first().where(agree)
-    out["_n"] = grouped.size()
-    out["_na"] = any_null.any(axis=1) if counts else False
-    out["_flag"] = grouped["_flag"].any()
-    return out
+    if counts:
+        out = out.mask(any_null[list(counts)])
+    extra: dict[str, pd.Series] = {}
+    if keeps:
+        # Vectorised over every keep column at once (wide census tables have hundreds).
+        agree = grouped[list(keeps)].nunique(dropna=False) == 1
+        extra.update(grouped[list(keeps)].first().where(agree).items())
+    extra["_n"] = grouped.size()
+    extra["_na"] = any_null.any(axis=1) if counts else pd.Series(False, index=out.index, dtype=bool)
+    extra["_flag"] = grouped["_flag"].any()
+    extra_frame = pd.DataFrame(extra, index=out.index)
+    if not counts:
+        out = out.drop(columns=["_n"])
+    return pd.concat([out, extra_frame], axis=1)
 
 
 def recode(
