@@ -457,13 +457,14 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
             + ", ".join(f"{y} : {n}" for y, n in sorted(gaps.items()))
         )
     if summary.simulated:
-        datasets = sorted(
-            {f"{x.dataset_label} {x.vintage}" for x in summary.simulated if x.origin == "simulated"}
-        )
+        from collections import Counter
+
+        counts = Counter(x.dataset for x in summary.simulated if x.origin == "simulated")
+        listed = ", ".join(f"{name} ×{n}" for name, n in sorted(counts.items()))
         console.print(
-            f"\n[bold red]Données simulées[/] : {len(datasets)} sources aux formats officiels, "
-            "chargées dans l'entrepôt avec l'origine « simulated » (ne pas publier comme des "
-            "chiffres réels) : " + " ; ".join(datasets)
+            f"\n[bold red]Données simulées[/] : {sum(counts.values())} fichiers aux formats "
+            "officiels chargés avec l'origine « simulated » — à ne pas publier comme des chiffres "
+            f"réels ({listed})."
         )
     console.print(f"\n[bold]Projet[/] : {summary.root}")
     console.print(f"  entrepôt DuckDB : {summary.warehouse}")
