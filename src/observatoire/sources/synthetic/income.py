@@ -29,18 +29,8 @@ from observatoire.sources.synthetic.census import rows
 # The published column order, shared with the reader: one list, two uses.
 VARIABLES = COM_VARIABLES
 WHOLE = ("NBMENFISC", "NBPERSMENFISC", "MED", "D1", "D9")
-RATES = (
-    "PIMP",
-    "TP60",
-    "TP60AGE1",
-    "TP60AGE2",
-    "TP60AGE3",
-    "TP60AGE4",
-    "TP60AGE5",
-    "TP60AGE6",
-    "TP60TOL1",
-    "TP60TOL2",
-)
+# Poverty-and-taxation rates, in the published order.
+RATES = tuple(v for v in COM_VARIABLES if v == "PIMP" or v.startswith("TP60"))
 GROUPS = {  # share of persons, poverty relative to the commune's rate
     "TP60AGE1": (0.10, 1.7),
     "TP60AGE2": (0.16, 1.25),
