@@ -52,7 +52,7 @@ _STATE = {"debug": False}
 HELP = """Observatoire territorial : des données publiques officielles aux chiffres clés publiés.
 
 Étapes : sources officielles (fetch, load, simuler) → entrepôt DuckDB → référentiel,
-COG et territoires du projet (→ indicateurs, rapports, site : à venir).
+COG et territoires du projet → indicateurs (build, indicators) → rapports et site (à venir).
 
 Exemple : observatoire demo ./demo-artois
 """
@@ -81,8 +81,8 @@ cog_app = typer.Typer(
     no_args_is_help=True,
 )
 catalogue_app = typer.Typer(
-    help="Catalogue des sources officielles : lister, détailler, vérifier.\n\n"
-    "Exemple : observatoire catalogue list",
+    help="Catalogues des indicateurs et des sources officielles : lister, détailler, "
+    "vérifier.\n\nExemple : observatoire catalogue list --theme population",
     no_args_is_help=True,
 )
 app.add_typer(catalogue_app, name="catalogue")
@@ -90,14 +90,10 @@ app.add_typer(territoires_app, name="territoires")
 app.add_typer(entrepot_app, name="entrepot")
 app.add_typer(cog_app, name="cog")
 
-ProjectOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--projet",
-        "-p",
-        help="Dossier du projet (défaut : dossier courant ou variable OBSERVATOIRE_PROJET).",
-    ),
-]
+from observatoire.cli_indicators import register as _register_indicators  # noqa: E402
+from observatoire.cli_options import ProjectOption  # noqa: E402
+
+_register_indicators(app, catalogue_app, console)
 
 
 def _version(value: bool) -> None:
@@ -344,62 +340,6 @@ def simuler_cmd(
         f"[bold]{len(manifest.files)} fichier(s) SIMULÉ(S)[/] écrits dans {dossier} "
         "(liste et empreintes dans SIMULATION.json) : ne pas publier comme des chiffres réels."
     )
-
-
-@catalogue_app.command("list")
-def catalogue_list() -> None:
-    """Lister les sources du catalogue, leurs éditeurs, licences et millésimes.
-
-    Exemple : observatoire catalogue list
-    """
-    from observatoire import catalogue
-
-    table = Table(title="Sources officielles")
-    for column in ("Identifiant", "Titre", "Éditeur", "Licence", "Millésimes"):
-        table.add_column(column, overflow="fold")
-    for entry in catalogue.sources().values():
-        table.add_row(
-            entry.id,
-            entry.titre,
-            entry.editeur,
-            entry.licence,
-            ", ".join(entry.vintages) or "dernier publié",
-        )
-    console.print(table)
-
-
-@catalogue_app.command("show")
-def catalogue_show(
-    source: Annotated[str, typer.Argument(help="Identifiant de la source.")],
-) -> None:
-    """Détailler une source : adresses par millésime, format, niveau, licence.
-
-    Exemple : observatoire catalogue show filosofi_communes
-    """
-    from observatoire import catalogue
-
-    entry = catalogue.source(source)
-    console.print(f"[bold]{entry.titre}[/] ({entry.id})")
-    console.print(f"Éditeur : {entry.editeur} — licence : {entry.licence}")
-    console.print(f"Niveau : {entry.niveau} — format : {entry.format}")
-    if entry.page:
-        console.print(f"Page : {entry.page}")
-    for vintage, url in entry.urls.items():
-        console.print(f"  {vintage} : {url}")
-    if entry.url:
-        console.print(f"  modèle : {entry.url} (millésimes : {', '.join(entry.millesimes)})")
-
-
-@catalogue_app.command("check")
-def catalogue_check() -> None:
-    """Vérifier le catalogue des sources (clés, adresses, doublons).
-
-    Exemple : observatoire catalogue check
-    """
-    from observatoire import catalogue
-
-    entries = catalogue.sources()
-    console.print(f"[green]Catalogue valide[/] : {len(entries)} sources.")
 
 
 # ---------------------------------------------------------------------------- territories

@@ -1,0 +1,284 @@
+"""``observatoire build``: recompute the indicator table after loads — only what changed.
+
+Every indicator has a fingerprint: its catalogue entry, the lineage (file checksums) of the
+editions it reads, the territories and the engine version. An indicator whose fingerprint is
+unchanged since the last build is kept as it is; the others (and the derived indicators that
+read them) are recomputed and their rows replaced, in one transaction.
+
+Tables written: ``indicator_values`` (the indicator table of ``architecture.md`` plus
+``members``, ``members_with_value``, ``flags``, ``origin``, ``peer_group``, ``rank``,
+``peers``) and ``indicator_build`` (fingerprint of each indicator).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from observatoire.indicators.catalogue import Indicator, IndicatorCatalogue, indicator_catalogue
+from observatoire.indicators.engine import INDICATOR_COLUMNS, Territories, compute_into
+from observatoire.indicators.facts import FactSources, build_facts
+from observatoire.project import Project
+from observatoire.territories import referential
+from observatoire.territories.publish import load_populations, publish_territories
+from observatoire.warehouse import Warehouse
+
+ENGINE_VERSION = "1"
+VALUE_TABLE = "indicator_values"
+STATE_TABLE = "indicator_build"
+RANK_COLUMNS = ["peer_group", "rank", "peers"]
+
+
+@dataclass
+class BuildReport:
+    recomputed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    rows: int = 0
+    seconds: float = 0.0
+    territories: int = 0
+
+
+def project_territories(warehouse: Warehouse) -> Territories:
+    """Every territory published in the warehouse (communes, EPCI, départements, régions,
+    France, custom) with its member communes."""
+    members = warehouse.query("SELECT territory_id, level, commune AS code FROM territory_communes")
+    frame = warehouse.query(
+        "SELECT territory_id, level, label AS territory_label FROM territories "
+        "UNION ALL SELECT code, 'commune', nom FROM ref_communes"
+    )
+    return Territories(frame=frame, members=members)
+
+
+def _territory_hash(territories: Territories) -> str:
+    digest = hashlib.sha256()
+    members = territories.members.sort_values(["level", "territory_id", "code"])
+    for column in ("territory_id", "level", "code"):
+        digest.update("\x1f".join(members[column].astype(str)).encode())
+    labels = territories.frame.sort_values(["level", "territory_id"])
+    digest.update("\x1f".join(labels["territory_label"].astype(str)).encode())
+    return digest.hexdigest()
+
+
+def _fingerprints(
+    warehouse: Warehouse,
+    catalogue: IndicatorCatalogue,
+    territory_hash: str,
+    sources: FactSources,
+) -> dict[str, str]:
+    """Fingerprint of every indicator from its definition and the editions it can read."""
+    lineage = warehouse.lineage()
+    checksums = (
+        lineage.groupby(["dataset", "vintage"])["sha256"].apply(lambda s: ",".join(sorted(s)))
+        if not lineage.empty
+        else pd.Series(dtype=str)
+    )
+    by_variable: dict[str, list[str]] = {}
+    for row in sources.editions.itertuples(index=False):
+        key = (row.dataset, str(row.vintage))
+        by_variable.setdefault(row.variable, []).append(
+            f"{row.dataset}:{row.vintage}:{row.period}:{checksums.get(key, '')}:{row.rows}"
+        )
+    out: dict[str, str] = {}
+    for ind in catalogue.evaluation_order():
+        digest = hashlib.sha256()
+        digest.update(ENGINE_VERSION.encode())
+        digest.update(json.dumps(asdict(ind), sort_keys=True, default=str).encode())
+        digest.update(territory_hash.encode())
+        for variable in sorted(ind.variables()):
+            digest.update("|".join(sorted(by_variable.get(variable, []))).encode())
+        for dep in ind.inputs:
+            digest.update(out[dep].encode())
+        out[ind.id] = digest.hexdigest()
+    return out
+
+
+def _peer_groups(warehouse: Warehouse) -> pd.DataFrame:
+    """Peers of each official territory: communes of the same EPCI, EPCI of the same région,
+    départements of the same région, régions of France."""
+    com = referential.communes()
+    deps = referential.departements().set_index("code")["reg"]
+    rows = [
+        pd.DataFrame(
+            {
+                "territory_id": com["code"],
+                "level": "commune",
+                "peer_group": np.where(
+                    com["epci"].notna(), "epci:" + com["epci"].fillna(""), "dep:" + com["dep"]
+                ),
+            }
+        )
+    ]
+    territories = warehouse.query("SELECT territory_id, level, parent_id FROM territories")
+    epci = territories[territories["level"] == "epci"]
+    rows.append(
+        pd.DataFrame(
+            {
+                "territory_id": epci["territory_id"],
+                "level": "epci",
+                "peer_group": "reg:" + epci["parent_id"].map(deps).fillna("?"),
+            }
+        )
+    )
+    dep = territories[territories["level"] == "departement"]
+    rows.append(
+        pd.DataFrame(
+            {
+                "territory_id": dep["territory_id"],
+                "level": "departement",
+                "peer_group": "reg:" + dep["territory_id"].map(deps),
+            }
+        )
+    )
+    reg = territories[territories["level"] == "region"]
+    rows.append(
+        pd.DataFrame({"territory_id": reg["territory_id"], "level": "region", "peer_group": "FR"})
+    )
+    return pd.concat(rows, ignore_index=True)
+
+
+def build(
+    project: Project,
+    *,
+    force: bool = False,
+    only: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BuildReport:
+    """Recompute the indicators whose inputs changed (all with ``force``)."""
+    say = progress or (lambda _msg: None)
+    catalogue = indicator_catalogue()
+    report = BuildReport()
+    started = time.perf_counter()
+    with Warehouse(project.settings.warehouse_path) as warehouse:
+        say("Territoires et référentiel → entrepôt")
+        publish_territories(warehouse, project)
+        if "population_legale" not in warehouse.tables():
+            say("Populations légales réelles → entrepôt")
+            load_populations(warehouse)
+        territories = project_territories(warehouse)
+        report.territories = len(territories.frame)
+        say("Empreintes des indicateurs")
+        variables = set().union(*(i.variables() for i in catalogue.indicators.values()))
+        sources = build_facts(warehouse.con, variables)
+        prints = _fingerprints(warehouse, catalogue, _territory_hash(territories), sources)
+        previous = {} if force else _previous_state(warehouse)
+        wanted = set(only) if only else set(catalogue.indicators)
+        todo = [
+            i
+            for i in catalogue.evaluation_order()
+            if i.id in wanted and previous.get(i.id) != prints[i.id]
+        ]
+        report.unchanged = sorted(set(catalogue.indicators) - {i.id for i in todo})
+        report.recomputed = [i.id for i in todo]
+        if todo:
+            say(f"Calcul de {len(todo)} indicateur(s)")
+            compute_into(
+                warehouse.con,
+                catalogue,
+                territories,
+                todo,
+                origins=_origins(warehouse),
+                sources=sources,
+            )
+            say("Écriture de la table des indicateurs")
+            state = {**previous, **{i.id: prints[i.id] for i in todo}}
+            _write(
+                warehouse, territories, _peer_groups(warehouse), todo, state, project.settings.cog
+            )
+        report.rows = int(warehouse.query(f"SELECT count(*) AS n FROM {VALUE_TABLE}")["n"][0])
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _current_layout(warehouse: Warehouse) -> bool:
+    existing = warehouse.query(f"SELECT * FROM {VALUE_TABLE} LIMIT 0").columns
+    return set(existing) == {*INDICATOR_COLUMNS, *RANK_COLUMNS}
+
+
+def _previous_state(warehouse: Warehouse) -> dict[str, str]:
+    """Fingerprints of the last build, or nothing when the table must be rebuilt whole."""
+    tables = warehouse.tables()
+    if STATE_TABLE not in tables or VALUE_TABLE not in tables or not _current_layout(warehouse):
+        return {}
+    state = warehouse.query(f"SELECT indicator_id, fingerprint FROM {STATE_TABLE}")
+    return dict(zip(state["indicator_id"], state["fingerprint"], strict=True))
+
+
+def _origins(warehouse: Warehouse) -> dict[tuple[str, str], str]:
+    lineage = warehouse.lineage()
+    out: dict[tuple[str, str], str] = {}
+    for row in lineage.itertuples(index=False):
+        key = (row.dataset, str(row.vintage))
+        if row.origin == "simulated" or key not in out:
+            out[key] = row.origin
+    return out
+
+
+_FINAL_SQL = """
+SELECT v.territory_id, l.territory_label, v.level, v.indicator_id, v.period, v.value,
+       u.unit, v.numerator, v.denominator, v.status, v.source, {cog} AS cog_vintage,
+       v.members, v.members_with_value, v.flags, v.origin, p.peer_group,
+       CASE WHEN v.value IS NOT NULL AND p.peer_group IS NOT NULL THEN
+           rank() OVER (PARTITION BY v.indicator_id, v.period, v.level, p.peer_group,
+                        v.value IS NOT NULL ORDER BY v.value DESC) END AS rank,
+       CASE WHEN v.value IS NOT NULL AND p.peer_group IS NOT NULL THEN
+           count(v.value) OVER (PARTITION BY v.indicator_id, v.period, v.level, p.peer_group)
+       END AS peers
+FROM _values v
+JOIN _todo_ids USING (indicator_id)
+JOIN _units u USING (indicator_id)
+LEFT JOIN _labels l USING (territory_id, level)
+LEFT JOIN _peers p USING (territory_id, level)
+"""
+
+
+def _write(
+    warehouse: Warehouse,
+    territories: Territories,
+    peers: pd.DataFrame,
+    todo: list[Indicator],
+    state: dict[str, str],
+    cog: int,
+) -> None:
+    """Replace the rows of the recomputed indicators (with their peer ranks), in one
+    transaction; the fingerprints are saved with them."""
+    con = warehouse.con
+    catalogue = indicator_catalogue()
+    temp = {
+        "_todo_ids": pd.DataFrame({"indicator_id": [i.id for i in todo]}),
+        "_units": pd.DataFrame(
+            {
+                "indicator_id": list(catalogue.indicators),
+                "unit": [i.unit for i in catalogue.indicators.values()],
+            }
+        ),
+        "_labels": territories.frame[["territory_id", "level", "territory_label"]],
+        "_peers": peers,
+    }
+    for name, frame in temp.items():
+        con.register(f"{name}_df", frame)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_df")
+        con.unregister(f"{name}_df")
+    select = _FINAL_SQL.format(cog=int(cog))
+    with warehouse.transaction():
+        tables = warehouse.tables()
+        if VALUE_TABLE in tables and not _current_layout(warehouse):
+            con.execute(f"DROP TABLE {VALUE_TABLE}")  # an older layout: rebuilt whole
+            tables.remove(VALUE_TABLE)
+        if VALUE_TABLE not in tables:
+            con.execute(f"CREATE TABLE {VALUE_TABLE} AS {select}")
+        else:
+            con.execute(
+                f"DELETE FROM {VALUE_TABLE} WHERE indicator_id IN "
+                "(SELECT indicator_id FROM _todo_ids)"
+            )
+            con.execute(f"INSERT INTO {VALUE_TABLE} BY NAME {select}")
+        frame = pd.DataFrame({"indicator_id": list(state), "fingerprint": list(state.values())})
+        con.register("_state", frame)
+        con.execute(f"CREATE OR REPLACE TABLE {STATE_TABLE} AS SELECT * FROM _state")
+        con.unregister("_state")

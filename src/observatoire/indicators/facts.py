@@ -1,0 +1,244 @@
+"""Communal facts: one long view over every loaded source the indicators read.
+
+Each source table of the warehouse is already at the project's COG vintage (recoded at load).
+This module unions them into ``code, variable, period, value, secret, cog_status, dataset,
+vintage`` rows with the catalogue's generic variable names:
+
+- ``insee_rp``: census bases and the comparateur (which also carries Filosofi and
+  establishment columns);
+- ``filosofi``: communal Filosofi rows (``filosofi_com``); the EPCI / département / région
+  files feed :func:`published_levels` (non-additive figures published at those levels);
+- ``population_legale``: legal populations (``PMUN``, period = millésime);
+- ``bpe_equipements`` and ``bpe_communes``: equipment counts per commune as ``BPE_TOT``,
+  ``BPE_DOM_<letter>``, ``BPE_<TYPEQU>`` and, when INSEE's gamme table is loaded,
+  ``BPE_GAMME_PROXIMITE`` / ``_INTERMEDIAIRE`` / ``_SUPERIEURE``. A commune of a covered
+  département without equipment of a type counts 0 (the BPE lists equipments; absence is
+  zero, not unknown).
+
+When several editions hold the same variable and period (the comparateur and a thematic base,
+or two vintages of the historical series), one edition is chosen for the whole country —
+never a mix across communes: the most recent vintage, then the dedicated dataset.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+# Preference when two editions have the same vintage: dedicated datasets before the comparateur.
+_DATASET_RANK = {"filosofi_com": 0, "rp_comparateur": 9}
+
+DATASET_LABELS = {
+    "rp_comparateur": "INSEE, recensement {v} (base du comparateur de territoires)",
+    "rp_evol_struct_pop": "INSEE, recensement {v} (évolution et structure de la population)",
+    "rp_logement": "INSEE, recensement {v} (logement)",
+    "rp_couples_familles_menages": "INSEE, recensement {v} (couples, familles, ménages)",
+    "rp_diplomes_formation": "INSEE, recensement {v} (diplômes, formation)",
+    "rp_emploi_pop_active": "INSEE, recensement {v} (emploi, population active)",
+    "rp_serie_historique": "INSEE, recensement {v} (séries historiques)",
+    "rp_activite_residents": "INSEE, recensement {v} (activité des résidents)",
+    "filosofi_com": "INSEE, Filosofi {v}",
+    "filosofi_epci": "INSEE, Filosofi {v} (EPCI)",
+    "filosofi_dep": "INSEE, Filosofi {v} (départements)",
+    "filosofi_reg": "INSEE, Filosofi {v} (régions)",
+    "population_legale": "INSEE, populations légales {v}",
+    "bpe_xy": "INSEE, base permanente des équipements {v}",
+    "bpe_com": "INSEE, base permanente des équipements {v}",
+}
+
+FACT_COLUMNS = ("code", "variable", "period", "value", "secret", "cog_status", "dataset", "vintage")
+_PUBLISHED_DATASETS = {
+    "filosofi_epci": "epci",
+    "filosofi_dep": "departement",
+    "filosofi_reg": "region",
+}
+
+
+def dataset_label(dataset: str, vintage: str) -> str:
+    template = DATASET_LABELS.get(dataset)
+    if template is None:
+        base = dataset.removeprefix("rp_").replace("_", " ")
+        template = f"INSEE, recensement {{v}} ({base})" if dataset.startswith("rp_") else dataset
+        template += "" if dataset.startswith("rp_") else " {v}"
+    return template.format(v=vintage)
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+
+
+def _gamme_key(label: str) -> str:
+    text = unicodedata.normalize("NFKD", str(label)).encode("ascii", "ignore").decode().upper()
+    for key in ("PROXIMITE", "INTERMEDIAIRE", "SUPERIEURE"):
+        if key in text:
+            return key
+    return ""
+
+
+def _bpe_sql(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[str]:
+    """SELECTs giving BPE counts per commune (dense over the covered départements)."""
+    parts = []
+    sources = []
+    if "bpe_equipements" in tables:
+        sources.append(
+            "SELECT coalesce(code_commune_cog, depcom) AS code, typequ, "
+            "CAST(coalesce(an, vintage) AS VARCHAR) AS period, 1.0 AS n, dataset, vintage "
+            "FROM bpe_equipements WHERE typequ IS NOT NULL"
+        )
+    if "bpe_communes" in tables:
+        sources.append(
+            "SELECT code, variable AS typequ, CAST(coalesce(period, vintage) AS VARCHAR), "
+            "value, dataset, vintage FROM bpe_communes WHERE value IS NOT NULL"
+        )
+    if not sources:
+        return parts
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _bpe AS SELECT code, typequ, period, sum(n) AS n, "
+        "any_value(dataset) AS dataset, any_value(vintage) AS vintage FROM ("
+        + " UNION ALL ".join(sources).replace("1.0 AS n", "1.0 AS n", 1)
+        + ") s(code, typequ, period, n, dataset, vintage) GROUP BY ALL"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _bpe_grid AS "
+        "SELECT c.code, p.period, p.dataset, p.vintage FROM _ref_communes c "
+        "JOIN (SELECT DISTINCT left(code, CASE WHEN code LIKE '97%' THEN 3 ELSE 2 END) AS dep, "
+        "period, dataset, vintage FROM _bpe) p ON p.dep = c.dep"
+    )
+    gamme_select = ""
+    if "bpe_gammes" in tables:
+        gammes = con.execute("SELECT DISTINCT typequ, gamme FROM bpe_gammes").df()
+        gammes["key"] = gammes["gamme"].map(_gamme_key)
+        gammes = gammes[gammes["key"] != ""][["typequ", "key"]]
+        con.register("_gammes_df", gammes)
+        con.execute("CREATE OR REPLACE TEMP TABLE _gammes AS SELECT * FROM _gammes_df")
+        con.unregister("_gammes_df")
+        gamme_select = (
+            "UNION ALL SELECT b.code, 'BPE_GAMME_' || g.key, b.period, sum(b.n) "
+            "FROM _bpe b JOIN _gammes g ON g.typequ = b.typequ GROUP BY ALL"
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _bpe_counts AS "
+        "SELECT code, 'BPE_' || typequ AS variable, period, n AS value FROM _bpe "
+        "UNION ALL SELECT code, 'BPE_DOM_' || left(typequ, 1), period, sum(n) "
+        "FROM _bpe GROUP BY ALL "
+        "UNION ALL SELECT code, 'BPE_TOT', period, sum(n) FROM _bpe GROUP BY ALL " + gamme_select
+    )
+    # Dense: every commune of a covered département gets every variable seen (0 when absent).
+    parts.append(
+        "SELECT g.code, v.variable, g.period, coalesce(b.value, 0) AS value, false AS secret, "
+        "'ok' AS cog_status, g.dataset, g.vintage "
+        "FROM _bpe_grid g JOIN (SELECT DISTINCT variable, period FROM _bpe_counts) v "
+        "ON v.period = g.period "
+        "LEFT JOIN _bpe_counts b ON b.code = g.code AND b.variable = v.variable "
+        "AND b.period = g.period"
+    )
+    return parts
+
+
+@dataclass
+class FactSources:
+    """What the facts view was built from."""
+
+    tables: list[str]
+    editions: pd.DataFrame  # variable, period, dataset, vintage, rows (the chosen ones)
+
+
+def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSources:
+    """Create the temp table ``facts`` (chosen editions only) for these generic variables."""
+    tables = _tables(con)
+    from observatoire.territories import referential
+
+    ref = referential.communes()[["code", "dep"]]
+    con.register("_ref_df", ref)
+    con.execute("CREATE OR REPLACE TEMP TABLE _ref_communes AS SELECT * FROM _ref_df")
+    con.unregister("_ref_df")
+    wanted = pd.DataFrame({"variable": sorted(variables)})
+    con.register("_wanted_df", wanted)
+    con.execute("CREATE OR REPLACE TEMP TABLE _wanted AS SELECT * FROM _wanted_df")
+    con.unregister("_wanted_df")
+    parts = []
+    used = []
+    cols = "code, variable, period, value, secret, cog_status, dataset, vintage"
+    if "insee_rp" in tables:
+        parts.append(
+            f"SELECT {cols} FROM insee_rp WHERE variable IN (SELECT variable FROM _wanted)"
+        )
+        used.append("insee_rp")
+    if "filosofi" in tables:
+        parts.append(
+            f"SELECT {cols} FROM filosofi WHERE dataset = 'filosofi_com' "
+            "AND variable IN (SELECT variable FROM _wanted)"
+        )
+        used.append("filosofi")
+    if "population_legale" in tables and "PMUN" in variables:
+        parts.append(
+            "SELECT code, 'PMUN', CAST(annee AS VARCHAR), CAST(population AS DOUBLE), "
+            "population IS NULL, cog_status, dataset, CAST(vintage AS VARCHAR) "
+            "FROM population_legale"
+        )
+        used.append("population_legale")
+    if any(v.startswith("BPE_") for v in variables):
+        bpe = _bpe_sql(con, tables)
+        if bpe:
+            parts.extend(
+                f"SELECT * FROM ({p}) WHERE variable IN (SELECT variable FROM _wanted)" for p in bpe
+            )
+            used.extend(t for t in ("bpe_equipements", "bpe_communes") if t in tables)
+    if not parts:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE facts (code VARCHAR, variable VARCHAR, period VARCHAR, "
+            "value DOUBLE, secret BOOLEAN, cog_status VARCHAR, dataset VARCHAR, vintage VARCHAR)"
+        )
+        return FactSources(
+            used, pd.DataFrame(columns=["variable", "period", "dataset", "vintage", "rows"])
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _facts_all AS "
+        + " UNION ALL ".join(f"SELECT * FROM ({p})" for p in parts)
+    )
+    ranks = pd.DataFrame({"dataset": list(_DATASET_RANK), "rank": list(_DATASET_RANK.values())})
+    con.register("_rank_df", ranks)
+    editions = con.execute(
+        """
+        SELECT e.* FROM (
+            SELECT variable, period, dataset, vintage, count(*) AS rows
+            FROM _facts_all GROUP BY ALL
+        ) e LEFT JOIN _rank_df r USING (dataset)
+        QUALIFY row_number() OVER (
+            PARTITION BY e.variable, e.period
+            ORDER BY e.vintage DESC, coalesce(r.rank, 5), e.dataset) = 1
+        """
+    ).df()
+    con.unregister("_rank_df")
+    con.register("_editions_df", editions)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE facts AS
+        SELECT f.* FROM _facts_all f
+        JOIN _editions_df e USING (variable, period, dataset, vintage)
+        """
+    )
+    con.unregister("_editions_df")
+    con.execute("DROP TABLE _facts_all")
+    return FactSources(used, editions)
+
+
+def published_levels(con: duckdb.DuckDBPyConnection, variables: set[str]) -> pd.DataFrame:
+    """Figures a source publishes for a whole EPCI, département or région (Filosofi files)."""
+    if "filosofi" not in _tables(con):
+        return pd.DataFrame(
+            columns=["level", "code", "variable", "period", "value", "secret", "dataset", "vintage"]
+        )
+    datasets = ", ".join(f"'{d}'" for d in _PUBLISHED_DATASETS)
+    frame = con.execute(
+        f"SELECT dataset, code, variable, period, value, secret, vintage FROM filosofi "
+        f"WHERE dataset IN ({datasets})"
+    ).df()
+    frame = frame[frame["variable"].isin(variables)]
+    frame["level"] = frame["dataset"].map(_PUBLISHED_DATASETS)
+    return frame
