@@ -6,8 +6,8 @@ unchanged since the last build is kept as it is; the others (and the derived ind
 read them) are recomputed and their rows replaced, in one transaction.
 
 Tables written: ``indicator_values`` (the indicator table of ``architecture.md`` plus
-``members``, ``members_with_value``, ``flags``, ``origin``, ``peer_group``, ``rank``,
-``peers``) and ``indicator_build`` (fingerprint of each indicator).
+``members``, ``members_with_value``, ``flags``, ``origin``) and ``indicator_build`` (the
+fingerprint of each indicator).
 """
 
 from __future__ import annotations
@@ -18,21 +18,18 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from observatoire.indicators.catalogue import Indicator, IndicatorCatalogue, indicator_catalogue
 from observatoire.indicators.engine import INDICATOR_COLUMNS, Territories, compute_into
 from observatoire.indicators.facts import FactSources, build_facts
 from observatoire.project import Project
-from observatoire.territories import referential
 from observatoire.territories.publish import load_populations, publish_territories
 from observatoire.warehouse import Warehouse
 
 ENGINE_VERSION = "1"
 VALUE_TABLE = "indicator_values"
 STATE_TABLE = "indicator_build"
-RANK_COLUMNS = ["peer_group", "rank", "peers"]
 
 
 @dataclass
@@ -98,50 +95,6 @@ def _fingerprints(
     return out
 
 
-def _peer_groups(warehouse: Warehouse) -> pd.DataFrame:
-    """Peers of each official territory: communes of the same EPCI, EPCI of the same région,
-    départements of the same région, régions of France."""
-    com = referential.communes()
-    deps = referential.departements().set_index("code")["reg"]
-    rows = [
-        pd.DataFrame(
-            {
-                "territory_id": com["code"],
-                "level": "commune",
-                "peer_group": np.where(
-                    com["epci"].notna(), "epci:" + com["epci"].fillna(""), "dep:" + com["dep"]
-                ),
-            }
-        )
-    ]
-    territories = warehouse.query("SELECT territory_id, level, parent_id FROM territories")
-    epci = territories[territories["level"] == "epci"]
-    rows.append(
-        pd.DataFrame(
-            {
-                "territory_id": epci["territory_id"],
-                "level": "epci",
-                "peer_group": "reg:" + epci["parent_id"].map(deps).fillna("?"),
-            }
-        )
-    )
-    dep = territories[territories["level"] == "departement"]
-    rows.append(
-        pd.DataFrame(
-            {
-                "territory_id": dep["territory_id"],
-                "level": "departement",
-                "peer_group": "reg:" + dep["territory_id"].map(deps),
-            }
-        )
-    )
-    reg = territories[territories["level"] == "region"]
-    rows.append(
-        pd.DataFrame({"territory_id": reg["territory_id"], "level": "region", "peer_group": "FR"})
-    )
-    return pd.concat(rows, ignore_index=True)
-
-
 def build(
     project: Project,
     *,
@@ -155,6 +108,7 @@ def build(
     report = BuildReport()
     started = time.perf_counter()
     with Warehouse(project.settings.warehouse_path) as warehouse:
+        warehouse.con.execute("SET enable_progress_bar = false")
         say("Territoires et référentiel → entrepôt")
         publish_territories(warehouse, project)
         if "population_legale" not in warehouse.tables():
@@ -187,9 +141,7 @@ def build(
             )
             say("Écriture de la table des indicateurs")
             state = {**previous, **{i.id: prints[i.id] for i in todo}}
-            _write(
-                warehouse, territories, _peer_groups(warehouse), todo, state, project.settings.cog
-            )
+            _write(warehouse, territories, todo, state, project.settings.cog)
         report.rows = int(warehouse.query(f"SELECT count(*) AS n FROM {VALUE_TABLE}")["n"][0])
     report.seconds = time.perf_counter() - started
     return report
@@ -197,7 +149,7 @@ def build(
 
 def _current_layout(warehouse: Warehouse) -> bool:
     existing = warehouse.query(f"SELECT * FROM {VALUE_TABLE} LIMIT 0").columns
-    return set(existing) == {*INDICATOR_COLUMNS, *RANK_COLUMNS}
+    return set(existing) == set(INDICATOR_COLUMNS)
 
 
 def _previous_state(warehouse: Warehouse) -> dict[str, str]:
@@ -222,25 +174,17 @@ def _origins(warehouse: Warehouse) -> dict[tuple[str, str], str]:
 _FINAL_SQL = """
 SELECT v.territory_id, l.territory_label, v.level, v.indicator_id, v.period, v.value,
        u.unit, v.numerator, v.denominator, v.status, v.source, {cog} AS cog_vintage,
-       v.members, v.members_with_value, v.flags, v.origin, p.peer_group,
-       CASE WHEN v.value IS NOT NULL AND p.peer_group IS NOT NULL THEN
-           rank() OVER (PARTITION BY v.indicator_id, v.period, v.level, p.peer_group,
-                        v.value IS NOT NULL ORDER BY v.value DESC) END AS rank,
-       CASE WHEN v.value IS NOT NULL AND p.peer_group IS NOT NULL THEN
-           count(v.value) OVER (PARTITION BY v.indicator_id, v.period, v.level, p.peer_group)
-       END AS peers
+       v.members, v.members_with_value, v.flags, v.origin
 FROM _values v
 JOIN _todo_ids USING (indicator_id)
 JOIN _units u USING (indicator_id)
 LEFT JOIN _labels l USING (territory_id, level)
-LEFT JOIN _peers p USING (territory_id, level)
 """
 
 
 def _write(
     warehouse: Warehouse,
     territories: Territories,
-    peers: pd.DataFrame,
     todo: list[Indicator],
     state: dict[str, str],
     cog: int,
@@ -258,7 +202,6 @@ def _write(
             }
         ),
         "_labels": territories.frame[["territory_id", "level", "territory_label"]],
-        "_peers": peers,
     }
     for name, frame in temp.items():
         con.register(f"{name}_df", frame)
@@ -270,8 +213,9 @@ def _write(
         if VALUE_TABLE in tables and not _current_layout(warehouse):
             con.execute(f"DROP TABLE {VALUE_TABLE}")  # an older layout: rebuilt whole
             tables.remove(VALUE_TABLE)
-        if VALUE_TABLE not in tables:
-            con.execute(f"CREATE TABLE {VALUE_TABLE} AS {select}")
+        everything = set(state) <= {i.id for i in todo}
+        if VALUE_TABLE not in tables or everything:
+            con.execute(f"CREATE OR REPLACE TABLE {VALUE_TABLE} AS {select}")
         else:
             con.execute(
                 f"DELETE FROM {VALUE_TABLE} WHERE indicator_id IN "

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+from observatoire.indicators import matrix
 from observatoire.indicators.catalogue import Expression, Indicator, IndicatorCatalogue, Term
 from observatoire.indicators.facts import FactSources, build_facts, dataset_label, published_levels
 
@@ -237,164 +238,7 @@ def _threshold(out: Plan, ind: Indicator, period: str, avail: _Availability) -> 
         _add(out, ind, period, "t", cells, avail)
 
 
-# --------------------------------------------------------------------------- SQL aggregation
-
-_COMMUNE_SQL = """
-CREATE OR REPLACE TEMP TABLE _per_commune AS
-WITH cells AS (
-    SELECT p.indicator_id, p.period_key, p.component, f.code,
-           sum(p.sign * f.value) AS value,
-           count(f.value) AS n_known,
-           any_value(p.n_terms) AS n_terms,
-           bool_or(f.secret) AS secret,
-           bool_or(f.cog_status IN ('incomplete', 'split', 'scission')) AS uncertain
-    FROM _plan p JOIN facts f ON f.variable = p.variable AND f.period = p.period
-    GROUP BY ALL
-)
-SELECT indicator_id, period_key, code,
-       sum(value) FILTER (component = 'v') AS v,
-       sum(value) FILTER (component = 'd') AS d,
-       sum(value) FILTER (component = 's0') AS s0,
-       sum(value) FILTER (component = 's1') AS s1,
-       sum(value) FILTER (component = 'f') AS f,
-       sum(value) FILTER (component = 't') AS t,
-       bool_and(n_known = n_terms) AS known,
-       bool_or(secret) AS secret,
-       bool_or(uncertain) AS uncertain,
-       count(DISTINCT component) AS n_components
-FROM cells GROUP BY ALL
-"""
-
-_TERRITORY_SQL = """
-CREATE OR REPLACE TEMP TABLE _sums AS
-WITH expected AS (
-    SELECT indicator_id, period_key, count(DISTINCT component) AS n_components
-    FROM _plan GROUP BY ALL
-),
-usable AS (
-    SELECT c.*, c.known AND c.n_components = e.n_components AND NOT coalesce(c.secret, false) AS ok
-    FROM _per_commune c JOIN expected e USING (indicator_id, period_key)
-)
-SELECT m.territory_id, m.level, u.indicator_id, u.period_key,
-       sum(u.v) FILTER (u.ok) AS v, sum(u.d) FILTER (u.ok) AS d,
-       sum(u.s0) FILTER (u.ok) AS s0, sum(u.s1) FILTER (u.ok) AS s1,
-       sum(u.f) FILTER (u.ok) AS f, sum(u.t) FILTER (u.ok) AS t,
-       count(*) FILTER (u.ok) AS n_ok,
-       count(*) FILTER (u.secret) AS n_secret,
-       count(*) FILTER (u.ok AND u.uncertain) AS n_uncertain
-FROM territory_members m
-JOIN usable u ON u.code = m.code
-GROUP BY ALL
-"""
-
-# One row per territory × indicator × period the data allow; the kind's formula on the sums.
-_VALUES_SQL = """
-CREATE OR REPLACE TEMP TABLE _values AS
-WITH grid AS (
-    SELECT t.territory_id, t.level, t.n_members, p.*, i.*
-    FROM _territory_counts t CROSS JOIN _periods p JOIN _ind i USING (indicator_id)
-),
-joined AS (
-    SELECT g.*, s.v, s.d, s.s0, s.s1, s.f, s.t,
-           coalesce(s.n_ok, 0) AS n_ok, coalesce(s.n_secret, 0) AS n_secret,
-           coalesce(s.n_uncertain, 0) AS n_uncertain,
-           pb.value AS pub_value, pb.secret AS pub_secret
-    FROM grid g
-    LEFT JOIN _sums s USING (territory_id, level, indicator_id, period_key)
-    LEFT JOIN _published pb
-           ON pb.level = g.level AND pb.code = g.territory_id AND pb.variable = g.na_variable
-          AND pb.period = g.period_key AND list_contains(g.na_levels, g.level)
-),
-status AS (
-    SELECT *,
-        CASE
-            WHEN kind = 'non_additive' AND level <> 'commune' THEN
-                CASE WHEN pub_secret THEN 'secret' WHEN pub_value IS NOT NULL THEN 'ok'
-                     ELSE 'non_additive' END
-            WHEN n_ok = 0 THEN CASE WHEN n_secret > 0 THEN 'secret' ELSE 'missing' END
-            WHEN threshold_min IS NOT NULL AND coalesce(t, 0) < threshold_min THEN 'secret'
-            WHEN n_ok = n_members AND n_uncertain = 0 THEN 'ok'
-            ELSE 'incomplete'
-        END AS status,
-        CASE WHEN s0 > 0 AND s1 > 0 AND s0 <> s1 THEN (s1 - s0) / ln(s1 / s0) ELSE s0 END
-            * years AS person_years
-    FROM joined
-),
-computed AS (
-    SELECT *,
-        CASE
-            WHEN kind = 'non_additive' AND level <> 'commune' THEN pub_value
-            WHEN kind IN ('count', 'non_additive') THEN v
-            WHEN kind = 'ratio' THEN CASE WHEN d <> 0 THEN v / d * scale END
-            WHEN measure = 'rate' THEN
-                CASE WHEN s0 > 0 AND s1 >= 0 THEN (pow(s1 / s0, 1.0 / years) - 1) * 100 END
-            WHEN measure = 'change' THEN s1 - s0
-            ELSE CASE WHEN person_years > 0 THEN f / person_years * scale END
-        END AS raw_value,
-        kind = 'non_additive' AND level <> 'commune' AS published,
-        CASE WHEN kind IN ('count', 'ratio') THEN v WHEN measure = 'flow_rate' THEN f
-             WHEN kind = 'growth' THEN s1 END AS raw_numerator,
-        CASE WHEN kind = 'ratio' THEN d WHEN measure = 'flow_rate' THEN person_years
-             WHEN kind = 'growth' THEN s0 END AS raw_denominator
-    FROM status
-)
-SELECT territory_id, level, indicator_id, period_key AS period,
-       CASE WHEN status IN ('ok', 'incomplete') THEN round(raw_value, 6) END AS value,
-       CASE WHEN status IN ('ok', 'incomplete') AND NOT published THEN raw_numerator END
-           AS numerator,
-       CASE WHEN status IN ('ok', 'incomplete') AND NOT published THEN raw_denominator END
-           AS denominator,
-       status, source, origin, n_members AS members,
-       CASE WHEN kind = 'non_additive' AND level <> 'commune'
-            THEN CASE WHEN pub_value IS NOT NULL THEN n_members ELSE 0 END
-            ELSE n_ok END AS members_with_value,
-       CASE WHEN kind = 'growth' AND years < {min_gap} THEN '{close_flag}' ELSE '' END AS flags
-FROM computed
-"""
-
-
-def _derived_sql(ind: Indicator) -> str:
-    """INSERT the rows of a derived indicator, evaluated on its inputs' values in SQL.
-
-    The expression was validated on load (indicator ids, numbers, + - * / and parentheses
-    only), so each id maps to a column of a join: no user text reaches the SQL otherwise.
-    """
-    aliases = {dep: f"i{n}" for n, dep in enumerate(ind.inputs)}
-    expr = re.sub(r"[a-z][a-z0-9_]*", lambda m: f"{aliases[m.group(0)]}.value", ind.expression)
-    first = aliases[ind.inputs[0]]
-    joins = " ".join(
-        f"JOIN (SELECT * FROM _values WHERE indicator_id = '{dep}') {a} "
-        f"USING (territory_id, level, period)"
-        for dep, a in list(aliases.items())[1:]
-    )
-    ranks = ", ".join(
-        f"list_position(['missing','secret','non_additive','incomplete','ok'], {a}.status)"
-        for a in aliases.values()
-    )
-    sources = " || ' ; ' || ".join(f"{a}.source" for a in aliases.values())
-    origins = " OR ".join(f"{a}.origin = 'simulated'" for a in aliases.values())
-    flags = " || ".join(f"{a}.flags" for a in aliases.values())
-    members_ok = ", ".join(f"{a}.members_with_value" for a in aliases.values())
-    return f"""
-    INSERT INTO _values
-    WITH src AS (
-        SELECT territory_id, level, period,
-               ({expr}) AS raw_value,
-               ['missing','secret','non_additive','incomplete','ok'][least({ranks})] AS status,
-               array_to_string(list_sort(list_distinct(string_split({sources}, ' ; '))), ' ; ')
-                   AS source,
-               CASE WHEN {origins} THEN 'simulated' ELSE 'real' END AS origin,
-               {first}.members AS members, least({members_ok}) AS members_with_value,
-               CASE WHEN contains({flags}, '{CLOSE_VINTAGES_FLAG}') THEN '{CLOSE_VINTAGES_FLAG}'
-                    ELSE '' END AS flags
-        FROM (SELECT * FROM _values WHERE indicator_id = '{ind.inputs[0]}') {first} {joins}
-    )
-    SELECT territory_id, level, '{ind.id}', period,
-           CASE WHEN status IN ('ok', 'incomplete') AND isfinite(raw_value)
-                THEN round(raw_value, 6) END,
-           NULL, NULL, status, source, origin, members, members_with_value, flags
-    FROM src
-    """
+# --------------------------------------------------------------------------- evaluation
 
 
 @dataclass
@@ -451,6 +295,20 @@ def _periods_table(the_plan: Plan, origins: dict[tuple[str, str], str]) -> pd.Da
     return pd.DataFrame(rows, columns=["indicator_id", "period_key", "years", "source", "origin"])
 
 
+def _columns_table(
+    base: list[Indicator], the_plan: Plan, origins: dict[tuple[str, str], str]
+) -> pd.DataFrame:
+    """One row per indicator-period to compute, with what its formula needs."""
+    periods = _periods_table(the_plan, origins)
+    if periods.empty:
+        return periods.assign(kind=[], measure=[], scale=[], threshold_min=[], flags=[])
+    info = _indicator_table(base)
+    columns = periods.merge(info, on="indicator_id", how="inner")
+    close = (columns["kind"] == "growth") & (columns["years"] < MIN_CENSUS_GAP)
+    columns["flags"] = np.where(close, CLOSE_VINTAGES_FLAG, "")
+    return columns.reset_index(drop=True)
+
+
 def compute_into(
     con: duckdb.DuckDBPyConnection,
     catalogue: IndicatorCatalogue,
@@ -471,54 +329,92 @@ def compute_into(
         sources = build_facts(con, variables)
     base = [i for i in wanted if i.kind != "derived"]
     the_plan = plan(catalogue, base, sources.editions)
-    _register(con, "_plan", the_plan.frame())
-    _register(
-        con,
-        "_ind",
-        _indicator_table(base)
-        if base
-        else pd.DataFrame(
-            columns=[
-                "indicator_id",
-                "kind",
-                "measure",
-                "scale",
-                "unit",
-                "threshold_min",
-                "na_variable",
-                "na_levels",
-            ]
-        ),
+    columns = _columns_table(base, the_plan, origins or {})
+    plan_frame = the_plan.frame()
+    cells = plan_frame[["variable", "period"]].drop_duplicates().reset_index(drop=True)
+    cells["cell"] = np.arange(len(cells))
+    position = {(r.indicator_id, r.period_key): n for n, r in enumerate(columns.itertuples())}
+    plan_frame = plan_frame.merge(cells, on=["variable", "period"])
+    plan_frame["column"] = [
+        position[(i, k)]
+        for i, k in zip(plan_frame["indicator_id"], plan_frame["period_key"], strict=True)
+    ]
+    grid_territories = territories.frame[["territory_id", "level"]].reset_index(drop=True)
+    members = territories.members[["territory_id", "level", "code"]]
+    communes = pd.Index(sorted(set(members["code"])))
+    values, secret, uncertain = matrix.load_cells(con, cells, communes)
+    comps, ok, any_secret, any_unc = matrix.commune_components(
+        plan_frame, columns, values, secret, uncertain
     )
-    _register(con, "_periods", _periods_table(the_plan, origins or {}))
-    _register(con, "territory_members", territories.members[["territory_id", "level", "code"]])
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _territory_counts AS SELECT territory_id, level, "
-        "count(*) AS n_members FROM territory_members GROUP BY ALL"
+    del values, secret, uncertain
+    ms = matrix.membership(grid_territories, members, communes)
+    is_commune = (grid_territories["level"] == "commune").to_numpy()
+    result = matrix.evaluate(
+        columns, comps, ok, any_secret, any_unc, ms, len(grid_territories), is_commune
     )
-    na_vars = {i.value[0][0].generic for i in base if i.kind == "non_additive"}
-    published = published_levels(con, na_vars)
-    _register(
-        con,
-        "_published",
-        published[["level", "code", "variable", "period", "value", "secret"]].astype(
-            {
-                "level": str,
-                "code": str,
-                "variable": str,
-                "period": str,
-                "value": float,
-                "secret": bool,
-            }
-        ),
-    )
-    con.execute(_COMMUNE_SQL)
-    con.execute(_TERRITORY_SQL)
-    con.execute(_VALUES_SQL.format(min_gap=MIN_CENSUS_GAP, close_flag=CLOSE_VINTAGES_FLAG))
-    for ind in wanted:
-        if ind.kind == "derived":
-            con.execute(_derived_sql(ind))
+    del comps, ok, any_secret, any_unc
+    _apply_published(con, base, columns, grid_territories, result)
+    derived = [i for i in wanted if i.kind == "derived"]
+    columns, result = matrix.derived_columns(derived, columns, result)
+    table = matrix.to_arrow(matrix.Grid(grid_territories, columns), result)
+    dims = columns[["indicator_id", "period_key", "source", "origin", "flags"]].copy()
+    dims["col"] = np.arange(len(dims), dtype=np.int32)
+    _register(con, "_cols", dims)
+    trows = grid_territories.assign(trow=np.arange(len(grid_territories), dtype=np.int32))
+    _register(con, "_trows", trows)
+    _register(con, "_codes", pd.DataFrame({"status": matrix.STATUS_CODES, "code": range(5)}))
+    con.register("_long", table)
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _values AS
+            SELECT t.territory_id, t.level, c.indicator_id, c.period_key AS period,
+                   l.value, l.numerator, l.denominator, s.status, c.source, c.origin,
+                   l.members, l.members_with_value, c.flags
+            FROM _long l
+            JOIN _trows t USING (trow)
+            JOIN _cols c USING (col)
+            JOIN _codes s ON s.code = l.status
+            """
+        )
+    finally:
+        con.unregister("_long")
     return wanted
+
+
+def _apply_published(
+    con: duckdb.DuckDBPyConnection,
+    base: list[Indicator],
+    columns: pd.DataFrame,
+    grid: pd.DataFrame,
+    result: matrix.Result,
+) -> None:
+    """Non-additive figures a source publishes for an EPCI, a département or a région."""
+    by_variable = {
+        i.value[0][0].generic: i for i in base if i.kind == "non_additive" and len(i.levels) > 1
+    }
+    if not by_variable:
+        return
+    published = published_levels(con, set(by_variable))
+    if published.empty:
+        return
+    rows = pd.Series(np.arange(len(grid)), index=pd.MultiIndex.from_frame(grid))
+    position = {(r.indicator_id, r.period_key): n for n, r in enumerate(columns.itertuples())}
+    for rec in published.itertuples(index=False):
+        ind = by_variable.get(rec.variable)
+        if ind is None or rec.level not in ind.levels:
+            continue
+        col = position.get((ind.id, str(rec.period)))
+        trow = rows.get((str(rec.code), rec.level))
+        if col is None or trow is None:
+            continue
+        if bool(rec.secret) or pd.isna(rec.value):
+            result.status[trow, col] = matrix.SECRET
+            result.value[trow, col] = np.nan
+        else:
+            result.status[trow, col] = matrix.OK
+            result.value[trow, col] = float(rec.value)
+            result.with_value[trow, col] = result.members[trow]
 
 
 def compute(

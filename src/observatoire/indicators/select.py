@@ -3,12 +3,14 @@ with parents and reference territories."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from observatoire.errors import InputError
 from observatoire.indicators.build import VALUE_TABLE
 from observatoire.indicators.catalogue import IndicatorCatalogue
 from observatoire.project import Project
+from observatoire.territories import referential
 from observatoire.territories.perimeters import Territory
 from observatoire.territories.publish import territories_in_scope
 from observatoire.warehouse import Warehouse
@@ -111,7 +113,10 @@ def comparisons(
     if base.empty:
         return base
     rows = read_values(warehouse, list(others.values()))
-    base = base[["indicator_id", "period", "value", "status", "unit", "rank", "peers"]]
+    base = base.merge(peer_ranks(warehouse, territory), on=["indicator_id", "period"], how="left")
+    base = base[
+        ["indicator_id", "period", "value", "status", "unit", "rank", "peers", "peer_group"]
+    ]
     rows = rows[
         ["territory_id", "territory_label", "level", "indicator_id", "period", "value", "status"]
     ]
@@ -128,3 +133,76 @@ def comparisons(
     points = merged["unit"].isin(POINT_UNITS)
     merged["difference"] = (merged["value"] - merged["value_reference"]).where(points)
     return merged
+
+
+def peer_groups(warehouse: Warehouse) -> pd.DataFrame:
+    """Peers of each official territory: communes of the same EPCI, EPCI of the same région,
+    départements of the same région, régions of France."""
+    com = referential.communes()
+    deps = referential.departements().set_index("code")["reg"]
+    rows = [
+        pd.DataFrame(
+            {
+                "territory_id": com["code"],
+                "level": "commune",
+                "peer_group": np.where(
+                    com["epci"].notna(), "epci:" + com["epci"].fillna(""), "dep:" + com["dep"]
+                ),
+            }
+        )
+    ]
+    territories = warehouse.query("SELECT territory_id, level, parent_id FROM territories")
+    epci = territories[territories["level"] == "epci"]
+    rows.append(
+        pd.DataFrame(
+            {
+                "territory_id": epci["territory_id"],
+                "level": "epci",
+                "peer_group": "reg:" + epci["parent_id"].map(deps).fillna("?"),
+            }
+        )
+    )
+    dep = territories[territories["level"] == "departement"]
+    rows.append(
+        pd.DataFrame(
+            {
+                "territory_id": dep["territory_id"],
+                "level": "departement",
+                "peer_group": "reg:" + dep["territory_id"].map(deps),
+            }
+        )
+    )
+    reg = territories[territories["level"] == "region"]
+    rows.append(
+        pd.DataFrame({"territory_id": reg["territory_id"], "level": "region", "peer_group": "FR"})
+    )
+    return pd.concat(rows, ignore_index=True)
+
+
+def peer_ranks(warehouse: Warehouse, territory: Territory) -> pd.DataFrame:
+    """Rank of a territory (1 = highest value) among its peers with a value, by indicator and
+    period: communes of its EPCI, EPCI or départements of its région, régions of France."""
+    peers = peer_groups(warehouse)
+    mine = peers[(peers["territory_id"] == territory.id) & (peers["level"] == territory.level)]
+    if mine.empty:
+        return pd.DataFrame(columns=["indicator_id", "period", "rank", "peers", "peer_group"])
+    group = mine["peer_group"].iloc[0]
+    same = peers[(peers["peer_group"] == group) & (peers["level"] == territory.level)]
+    con = warehouse.con
+    con.register("_peer_ids", same[["territory_id"]])
+    try:
+        ranks = con.execute(
+            f"""
+            SELECT indicator_id, period, territory_id,
+                   rank() OVER (PARTITION BY indicator_id, period ORDER BY value DESC) AS rank,
+                   count(*) OVER (PARTITION BY indicator_id, period) AS peers
+            FROM {VALUE_TABLE}
+            WHERE level = ? AND value IS NOT NULL
+              AND territory_id IN (SELECT territory_id FROM _peer_ids)
+            """,
+            [territory.level],
+        ).df()
+    finally:
+        con.unregister("_peer_ids")
+    ranks = ranks[ranks["territory_id"] == territory.id].drop(columns="territory_id")
+    return ranks.assign(peer_group=group)
