@@ -45,8 +45,15 @@ def test_demo_builds_project_warehouse_and_outputs(demo) -> None:
     assert {"insee_rp", "filosofi", "dvf"} <= set(others["table_name"])
 
 
+def _populations(path: Path) -> pd.DataFrame:
+    out = pd.read_csv(path, dtype={"territory_id": str, "period": str})
+    out = out[out["indicator_id"] == "population_legale"].copy()
+    out["period"] = out["period"].astype(int)
+    return out
+
+
 def test_territory_population_is_the_sum_of_its_communes(demo) -> None:
-    out = pd.read_csv(demo.outputs[0][0], dtype={"territory_id": str})
+    out = _populations(demo.outputs[0][0])
     pops = referential.populations()
     com = referential.communes()
     # A vintage already at COG 2025 needs no recoding: its EPCI sum is checked directly.
@@ -87,7 +94,7 @@ def test_territory_population_is_the_sum_of_its_communes(demo) -> None:
 
 
 def test_france_total_is_complete_only_when_every_commune_has_a_figure(demo) -> None:
-    out = pd.read_csv(demo.outputs[0][0], dtype={"territory_id": str})
+    out = _populations(demo.outputs[0][0])
     pops = referential.populations()
     france = out[out["territory_id"] == "FR"].set_index("period")
     # PL 2023 is published at COG 2025: France = every commune, Mayotte at its 2017 census
@@ -118,6 +125,25 @@ def test_demo_again_is_idempotent(demo) -> None:
     pd.testing.assert_frame_equal(
         again.populations.reset_index(drop=True), demo.populations.reset_index(drop=True)
     )
+    # Nothing changed: the build recomputes no indicator.
+    assert again.build is not None and again.build.recomputed == []
+    assert len(demo.build.recomputed) == len(demo.build.recomputed + demo.build.unchanged)
+
+
+def test_demo_indicators_from_simulated_sources_say_so(demo) -> None:
+    table = demo.indicators
+    census = table[(table["indicator_id"] == "taux_chomage_1564") & table["value"].notna()]
+    assert not census.empty
+    assert set(census["origin"]) == {"simulated"}
+    legal = table[table["indicator_id"] == "population_legale"]
+    assert set(legal["origin"]) == {"real"}
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(demo.outputs[2][0], read_only=True)
+    sources = list(workbook["Sources"].iter_rows(values_only=True))
+    kinds = {row[0]: row[3] for row in sources[1:]}
+    assert kinds["taux_chomage_1564"] == "SIMULÉES"
+    assert kinds["population_legale"] == "réelles"
 
 
 def test_demo_command_prints_what_it_built(tmp_path: Path) -> None:
@@ -129,7 +155,8 @@ def test_demo_command_prints_what_it_built(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Pôle Métropolitain de l'Artois" in result.stdout
-    assert "populations_territoires.csv" in result.stdout
+    assert "indicateurs.csv" in result.stdout
+    assert "chiffres-cles.xlsx" in result.stdout
     assert "territoires.gpkg" in result.stdout
     assert "Données simulées" in result.stdout
 
@@ -145,8 +172,9 @@ def test_demo_with_insee_events_resolves_every_old_code(tmp_path: Path, shared_d
         sources = wh.lineage()["source"]
         # The CA de Béthune-Bruay is complete at every vintage but PL 2016 (package gaps).
         rows = wh.query(
-            "SELECT period, value, status FROM indicator_values "
-            "WHERE territory_id = '200072460' ORDER BY period"
+            "SELECT CAST(period AS INTEGER) AS period, value, status FROM indicator_values "
+            "WHERE territory_id = '200072460' AND indicator_id = 'population_legale' "
+            "ORDER BY period"
         )
     populations = sources[sources.str.contains("populations légales")]
     assert len(populations) >= 5

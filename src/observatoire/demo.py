@@ -1,10 +1,10 @@
 """``observatoire demo``: build the Artois demonstration project with every stage available.
 
 Stages run today: embedded referential (COG 2025) → warehouse → the agency's territories →
-real legal populations of every embedded vintage, recoded to COG 2025 → population of every
-territory by vintage (ratio-free counts: sums over member communes, with statuses) → exports
-(CSV in the indicator-table layout, GeoPackage for QGIS). Population figures are real; no
-simulated source is used yet, so no output carries the "données simulées" mention.
+real legal populations of every embedded vintage, recoded to COG 2025 → the other sources,
+SIMULATED in their official formats for the agency's départements (marked as such in the
+lineage and every output) → the indicator catalogue computed for every territory (``build``)
+→ exports (CSV in the indicator-table layout, XLSX by theme, GeoPackage for QGIS).
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from observatoire.errors import InputError
+from observatoire.indicators.build import BuildReport, build
+from observatoire.indicators.catalogue import indicator_catalogue
+from observatoire.indicators.export import export
+from observatoire.indicators.select import read_values
 from observatoire.project import Project, init_project, open_project
 from observatoire.settings import SETTINGS_FILE, TERRITORIES_FILE
 from observatoire.territories import referential
@@ -32,22 +36,7 @@ from observatoire.territories.publish import (
 )
 from observatoire.warehouse import LoadResult, Warehouse
 
-POPULATION_INDICATOR = "population_municipale"
-INDICATOR_COLUMNS = [
-    "territory_id",
-    "territory_label",
-    "level",
-    "indicator_id",
-    "period",
-    "value",
-    "unit",
-    "numerator",
-    "denominator",
-    "status",
-    "source",
-    "cog_vintage",
-    "origin",
-]
+POPULATION_INDICATOR = "population_legale"
 
 
 @dataclass
@@ -58,7 +47,9 @@ class DemoSummary:
     warehouse: Path
     outputs: list[tuple[Path, str]] = field(default_factory=list)
     loads: list[LoadResult] = field(default_factory=list)
-    populations: pd.DataFrame | None = None  # indicator-table rows
+    populations: pd.DataFrame | None = None  # indicator-table rows of the legal population
+    indicators: pd.DataFrame | None = None  # every indicator of the territories in scope
+    build: BuildReport | None = None
     scope: list[Territory] = field(default_factory=list)
     method: str = "referentiel"
     unresolved: dict[int, int] = field(default_factory=dict)
@@ -66,67 +57,6 @@ class DemoSummary:
 
 
 # --------------------------------------------------------------------------- territories
-
-
-POPULATION_SQL = """
-WITH scope AS (
-    SELECT * FROM (VALUES {values}) AS s(territory_id, level, label)
-),
-members AS (
-    SELECT s.territory_id, s.level, s.label, tc.commune
-    FROM scope s JOIN territory_communes tc USING (territory_id, level)
-),
-years AS (
-    SELECT DISTINCT CAST(vintage AS INTEGER) AS annee FROM population_legale
-)
-SELECT m.territory_id, m.label AS territory_label, m.level, y.annee AS period,
-       count(*) AS n_members,
-       count(p.population) AS n_values,
-       sum(p.population) AS total,
-       coalesce(bool_or(p.cog_status = 'incomplete'), false) AS any_incomplete,
-       string_agg(DISTINCT p.source, ' ; ' ORDER BY p.source) AS source
-FROM members m
-CROSS JOIN years y
-LEFT JOIN population_legale p
-       ON p.code = m.commune AND CAST(p.vintage AS INTEGER) = y.annee
-GROUP BY ALL
-ORDER BY m.level, m.territory_id, period
-"""
-
-
-def population_by_territory(warehouse: Warehouse, scope: list[Territory]) -> pd.DataFrame:
-    """Population of each territory by vintage, as indicator-table rows.
-
-    A count is summed over member communes; when a member has no value (unresolved code at
-    that vintage) or an uncertain one (split commune), the status is ``incomplete`` and the
-    value is left empty rather than under-counted; a vintage that covers none of the
-    members is ``missing``.
-    """
-    params: list[str] = []
-    for t in scope:
-        params += [t.id, t.level, t.nom]
-    values = ", ".join("(?, ?, ?)" for _ in scope)
-    raw = warehouse.query(POPULATION_SQL.format(values=values), params)
-    complete = (raw["n_values"] == raw["n_members"]) & ~raw["any_incomplete"]
-    status = complete.map({True: "ok", False: "incomplete"}).where(raw["n_values"] > 0, "missing")
-    out = pd.DataFrame(
-        {
-            "territory_id": raw["territory_id"],
-            "territory_label": raw["territory_label"],
-            "level": raw["level"],
-            "indicator_id": POPULATION_INDICATOR,
-            "period": raw["period"].astype("int64"),
-            "value": raw["total"].where(raw["n_values"] == raw["n_members"]).astype("Int64"),
-            "unit": "habitants",
-            "status": status,
-            "source": raw["source"],
-            "cog_vintage": referential.REFERENTIAL_COG,
-            "origin": "real",
-        }
-    )
-    out["numerator"] = out["value"]
-    out["denominator"] = pd.array([pd.NA] * len(out), dtype="Int64")
-    return out[INDICATOR_COLUMNS]
 
 
 # --------------------------------------------------------------------------- simulated sources
@@ -255,25 +185,35 @@ def run_demo(
             summary.loads, summary.method, summary.unresolved = loads, method, unresolved
             progress.advance(task)
 
-            progress.update(task, description="Population de chaque territoire")
-            summary.scope = territories_in_scope(project)
-            summary.populations = population_by_territory(warehouse, summary.scope)
-            warehouse.replace_table("indicator_values", summary.populations)
-            progress.advance(task)
-
         progress.update(task, description="Sources SIMULÉES (formats officiels) → entrepôt")
         summary.simulated = simulate_and_load(project, events_path)
         progress.advance(task)
 
-        progress.update(task, description="Exports (CSV, GeoPackage)")
-        csv_path = settings.output_dir / "populations_territoires.csv"
-        summary.populations.to_csv(csv_path, index=False)
+        progress.update(task, description="Indicateurs de chaque territoire")
+        summary.build = build(project)
+        summary.scope = territories_in_scope(project)
+        with Warehouse(settings.warehouse_path, read_only=True) as warehouse:
+            table = read_values(warehouse, summary.scope)
+            lineage = warehouse.lineage()
+        summary.indicators = table
+        populations = table[table["indicator_id"] == POPULATION_INDICATOR].copy()
+        populations["period"] = populations["period"].astype(int)
+        summary.populations = populations.reset_index(drop=True)
+        progress.advance(task)
+
+        progress.update(task, description="Exports (CSV, GeoPackage, Excel)")
+        catalogue = indicator_catalogue()
+        csv_path = settings.output_dir / "indicateurs.csv"
+        export(table, csv_path, "csv", catalogue=catalogue)
         summary.outputs.append(
-            (csv_path, "population légale de chaque territoire, par millésime (format machine)")
+            (csv_path, "table des indicateurs des territoires de l'agence (format machine)")
         )
         gpkg_path = settings.output_dir / "territoires.gpkg"
         write_geopackage(gpkg_path, project, summary.populations)
         summary.outputs.append((gpkg_path, "communes et territoires de l'agence, pour QGIS"))
+        xlsx_path = settings.output_dir / "chiffres-cles.xlsx"
+        export(table, xlsx_path, "xlsx", catalogue=catalogue, lineage=lineage)
+        summary.outputs.append((xlsx_path, "chiffres clés par thème, définitions et sources"))
         progress.advance(task)
     return summary
 
@@ -369,6 +309,13 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
             "officiels chargés avec l'origine « simulated » — à ne pas publier comme des chiffres "
             f"réels ({listed})."
         )
+    if summary.build is not None and summary.indicators is not None:
+        console.print(
+            f"Indicateurs : {len(summary.build.recomputed)} recalculé(s), "
+            f"{len(summary.build.unchanged)} inchangé(s) ; {_fr_int(summary.build.rows)} valeurs "
+            f"pour {_fr_int(summary.build.territories)} territoires (dont "
+            f"{_fr_int(len(summary.indicators))} pour les territoires de l'agence)."
+        )
     console.print(f"\n[bold]Projet[/] : {summary.root}")
     console.print(f"  entrepôt DuckDB : {summary.warehouse}")
     for path, what in summary.outputs:
@@ -377,6 +324,7 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
         "\nPour l'ouvrir :\n"
         f"  observatoire territoires liste -p {summary.root}\n"
         f"  observatoire entrepot info -p {summary.root}\n"
-        f"  QGIS : glisser {summary.outputs[-1][0]} dans la carte\n"
+        f"  observatoire indicators --tous --format xlsx -p {summary.root}\n"
+        f"  QGIS : glisser {summary.outputs[1][0]} dans la carte\n"
         '  Python : duckdb.connect("' + str(summary.warehouse) + '").sql("FROM indicator_values")'
     )

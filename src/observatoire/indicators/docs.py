@@ -73,9 +73,10 @@ def render_dictionary(catalogue: IndicatorCatalogue) -> str:
         "le millésime (la première dont les variables existent est utilisée).",
         "",
         "Statuts d'une valeur : `ok` ; `secret` (non diffusé par la source ou sous le seuil) ;",
-        "`incomplete` (une commune membre est secrète, manquante ou issue d'une scission : la",
-        "valeur porte sur les autres) ; `non_additive` (médiane, décile, taux de pauvreté d'un",
-        "territoire que la source ne publie pas) ; `missing` (aucune donnée).",
+        "`incomplete` (une commune membre est secrète, manquante ou issue d'une scission : un",
+        "taux ou un ratio porte sur les autres communes, un total n'est pas donné — ce serait",
+        "un sous-compte) ; `non_additive` (médiane, décile, taux de pauvreté d'un territoire",
+        "que la source ne publie pas) ; `missing` (aucune donnée, ou ratio à dénominateur nul).",
         "",
     ]
     for theme, indicators in catalogue.by_theme():

@@ -15,8 +15,9 @@ How a figure is made (see :mod:`observatoire.indicators.catalogue` for the kinds
 
 Status of a value: ``ok``; ``secret`` (the source does not publish it, or below the
 indicator's threshold); ``incomplete`` (some member communes are secret, missing, or their
-COG recoding is uncertain — the value covers the other members only); ``non_additive``;
-``missing`` (no member has data).
+COG recoding is uncertain): a rate or ratio is then given for the other members (``members``
+and ``members_with_value`` say how many), a total (count, absolute change) is withheld —
+a partial sum would be an under-count; ``non_additive``; ``missing`` (no member has data).
 """
 
 from __future__ import annotations
@@ -343,16 +344,16 @@ def compute_into(
     members = territories.members[["territory_id", "level", "code"]]
     communes = pd.Index(sorted(set(members["code"])))
     values, secret, uncertain = matrix.load_cells(con, cells, communes)
-    comps, ok, any_secret, any_unc = matrix.commune_components(
+    comps, ok, any_secret, any_unc, exists = matrix.commune_components(
         plan_frame, columns, values, secret, uncertain
     )
     del values, secret, uncertain
     ms = matrix.membership(grid_territories, members, communes)
     is_commune = (grid_territories["level"] == "commune").to_numpy()
     result = matrix.evaluate(
-        columns, comps, ok, any_secret, any_unc, ms, len(grid_territories), is_commune
+        columns, comps, ok, any_secret, any_unc, exists, ms, len(grid_territories), is_commune
     )
-    del comps, ok, any_secret, any_unc
+    del comps, ok, any_secret, any_unc, exists
     _apply_published(con, base, columns, grid_territories, result)
     derived = [i for i in wanted if i.kind == "derived"]
     columns, result = matrix.derived_columns(derived, columns, result)

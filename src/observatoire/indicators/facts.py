@@ -58,6 +58,10 @@ _PUBLISHED_DATASETS = {
 
 
 def dataset_label(dataset: str, vintage: str) -> str:
+    """French citation of an edition: publisher, dataset, vintage."""
+    if dataset == "population_legale" and vintage.isdigit() and int(vintage) >= 2017:
+        # Mayotte's legal population in force is its 2017 census (see territories.harmonise).
+        return f"INSEE, populations légales {vintage} (Mayotte : recensement de 2017)"
     template = DATASET_LABELS.get(dataset)
     if template is None:
         base = dataset.removeprefix("rp_").replace("_", " ")
@@ -97,11 +101,19 @@ def _bpe_sql(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[str]:
         )
     if not sources:
         return parts
+    # The geolocated list and the communal counts describe the same equipments: per period,
+    # one of them is used (the list when present), never their sum.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _bpe AS SELECT code, typequ, period, sum(n) AS n, "
-        "any_value(dataset) AS dataset, any_value(vintage) AS vintage FROM ("
-        + " UNION ALL ".join(sources).replace("1.0 AS n", "1.0 AS n", 1)
-        + ") s(code, typequ, period, n, dataset, vintage) GROUP BY ALL"
+        "CREATE OR REPLACE TEMP TABLE _bpe_all AS SELECT * FROM ("
+        + " UNION ALL ".join(f"SELECT {n} AS pref, * FROM ({q})" for n, q in enumerate(sources))
+        + ") s(pref, code, typequ, period, n, dataset, vintage)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _bpe AS "
+        "SELECT code, typequ, period, sum(n) AS n, min(dataset) AS dataset, "
+        "min(vintage) AS vintage FROM _bpe_all "
+        "WHERE (period, pref) IN (SELECT (period, min(pref)) FROM _bpe_all GROUP BY period) "
+        "GROUP BY code, typequ, period"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _bpe_grid AS "

@@ -44,6 +44,7 @@ class Result:
     status: np.ndarray  # int8 codes of STATUS_CODES
     members: np.ndarray  # int32 (per territory)
     with_value: np.ndarray  # int32 (territory × column)
+    present: np.ndarray  # bool: some member has data (others are not written)
 
 
 def _commune_index(con: duckdb.DuckDBPyConnection, members: pd.DataFrame) -> pd.Index:
@@ -54,11 +55,13 @@ def _commune_index(con: duckdb.DuckDBPyConnection, members: pd.DataFrame) -> pd.
 def load_cells(
     con: duckdb.DuckDBPyConnection, cells: pd.DataFrame, communes: pd.Index
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dense matrices (communes × cells): value (NaN unless known), secret, uncertain."""
+    """Dense matrices (communes × cells): value (NaN unless known), secret (bool) and int8
+    flags: 2 = uncertain COG recoding (split, incomplete merger), 4 = the source has a row
+    for the cell (a known, secret or unknown value)."""
     n, m = len(communes), len(cells)
     values = np.full((n, m), np.nan)
     secret = np.zeros((n, m), dtype=bool)
-    uncertain = np.zeros((n, m), dtype=bool)
+    uncertain = np.zeros((n, m), dtype=np.int8)
     if m == 0:
         return values, secret, uncertain
     con.register("_cells_df", cells[["variable", "period", "cell"]])
@@ -78,11 +81,13 @@ def load_cells(
         con.unregister("_communes_df")
     rows = np.asarray(got["row"], dtype=np.int64)
     cols = np.asarray(got["cell"], dtype=np.int64)
-    vals = np.asarray(got["value"], dtype=float)
-    sec = np.asarray(got["secret"], dtype=bool)
+    # fetchnumpy gives masked arrays where there are NULLs: a NULL is unknown, never 0.
+    vals = np.ma.filled(np.ma.asarray(got["value"]).astype(float), np.nan)
+    sec = np.ma.filled(np.ma.asarray(got["secret"]).astype(bool), False)
     values[rows, cols] = np.where(sec, np.nan, vals)
     secret[rows, cols] = sec
-    uncertain[rows, cols] = np.asarray(got["unc"], dtype=bool)
+    unc = np.ma.filled(np.ma.asarray(got["unc"]).astype(bool), False)
+    uncertain[rows, cols] = np.where(unc, 2, 0) + 4
     return values, secret, uncertain
 
 
@@ -99,6 +104,7 @@ def commune_components(
     known = np.ones((n, k), dtype=bool)
     any_secret = np.zeros((n, k), dtype=bool)
     any_unc = np.zeros((n, k), dtype=bool)
+    exists = np.zeros((n, k), dtype=bool)
     present = np.zeros((n, k), dtype=bool)
     for (col, component), group in plan.groupby(["column", "component"], sort=False):
         cells = group["cell"].to_numpy()
@@ -107,10 +113,12 @@ def commune_components(
         comps[component][:, col] = block @ signs if len(cells) > 1 else block[:, 0] * signs[0]
         known[:, col] &= ~np.isnan(block).any(axis=1)
         any_secret[:, col] |= secret[:, cells].any(axis=1)
-        any_unc[:, col] |= uncertain[:, cells].any(axis=1)
+        flags = uncertain[:, cells]
+        any_unc[:, col] |= ((flags & 2) > 0).any(axis=1)
+        exists[:, col] |= ((flags & 4) > 0).any(axis=1)
         present[:, col] = True
     ok = known & ~any_secret & present
-    return comps, ok, any_secret, any_unc
+    return comps, ok, any_secret, any_unc, exists
 
 
 @dataclass
@@ -165,6 +173,7 @@ def evaluate(
     ok: np.ndarray,
     secret: np.ndarray,
     uncertain: np.ndarray,
+    exists: np.ndarray,
     ms: Membership,
     n_territories: int,
     is_commune_level: np.ndarray,
@@ -211,12 +220,20 @@ def evaluate(
     status = np.where(below, SECRET, status).astype(np.int8)
     non_additive = (kind == "non_additive") & ~is_commune_level[:, None]
     status = np.where(non_additive, NON_ADDITIVE, status).astype(np.int8)
-    hide = ~np.isin(status, (OK, INCOMPLETE))
+    # A partial sum is an under-count: totals of incomplete territories are withheld, while
+    # rates of the covered members are kept (status ``incomplete``, with the coverage).
+    total = is_count | (growth & (measure == "change"))
+    hide = ~np.isin(status, (OK, INCOMPLETE)) | (total & (status == INCOMPLETE))
+    # A ratio with a zero denominator (0/0 shares) has no value: never "ok" without one.
+    undefined = ~hide & ~np.isfinite(value) & ~total
+    status = np.where(undefined, MISSING, status).astype(np.int8)
+    hide |= undefined
     value = np.where(hide | ~np.isfinite(value), np.nan, value)
     numerator = np.where(hide | non_additive, np.nan, numerator)
     denominator = np.where(hide | non_additive, np.nan, denominator)
     with_value = np.where(non_additive, 0, n_ok).astype(np.int32)
-    return Result(value, numerator, denominator, status, ms.n_members, with_value)
+    present = aggregate(exists.astype(float), ms, n_territories) > 0
+    return Result(value, numerator, denominator, status, ms.n_members, with_value, present)
 
 
 def worst_status(statuses: list[np.ndarray]) -> np.ndarray:
@@ -290,6 +307,9 @@ def derived_columns(
                 np.column_stack([result.status, status]).astype(np.int8),
                 result.members,
                 np.column_stack([result.with_value, with_values[-1]]),
+                np.column_stack(
+                    [result.present, np.all([result.present[:, c] for c in cols.values()], axis=0)]
+                ),
             )
             columns = pd.concat([columns, pd.DataFrame([new_rows[-1]])], ignore_index=True)
             new_rows.clear()
@@ -303,20 +323,22 @@ def _nullable(values: np.ndarray) -> pa.Array:
 
 def to_arrow(grid: Grid, result: Result, keep_columns: np.ndarray | None = None) -> pa.Table:
     """Long Arrow table with integer keys: trow, col, value, numerator, denominator, status,
-    members, members_with_value."""
+    members, members_with_value — only where some member has data (a territory none of whose
+    communes is covered by a source gets no row for it, rather than millions of « missing »)."""
     n, k = result.value.shape
     cols = np.arange(k) if keep_columns is None else keep_columns
-    trow = np.repeat(np.arange(n, dtype=np.int32), len(cols))
-    col = np.tile(cols.astype(np.int32), n)
+    keep = result.present[:, cols].ravel()
+    trow = np.repeat(np.arange(n, dtype=np.int32), len(cols))[keep]
+    col = np.tile(cols.astype(np.int32), n)[keep]
     return pa.table(
         {
             "trow": trow,
             "col": col,
-            "value": _nullable(np.round(result.value[:, cols], 6).ravel()),
-            "numerator": _nullable(result.numerator[:, cols].ravel()),
-            "denominator": _nullable(result.denominator[:, cols].ravel()),
-            "status": result.status[:, cols].ravel(),
-            "members": np.repeat(result.members.astype(np.int32), len(cols)),
-            "members_with_value": result.with_value[:, cols].ravel(),
+            "value": _nullable(np.round(result.value[:, cols], 6).ravel()[keep]),
+            "numerator": _nullable(result.numerator[:, cols].ravel()[keep]),
+            "denominator": _nullable(result.denominator[:, cols].ravel()[keep]),
+            "status": result.status[:, cols].ravel()[keep],
+            "members": np.repeat(result.members.astype(np.int32), len(cols))[keep],
+            "members_with_value": result.with_value[:, cols].ravel()[keep],
         }
     )
