@@ -16,21 +16,36 @@ IRIS-level tables keep the IRIS geography of their vintage (documented limitatio
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
+import os
+import tempfile
+import threading
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty, Full, Queue
+from typing import TypeVar
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from observatoire.errors import InputError
 from observatoire.project import Project
+from observatoire.sources._wide import long_batch
 from observatoire.sources.base import Detection, ReadResult, SniffedFile
+from observatoire.sources.insee_rp import WideBlock, long_frames
 from observatoire.sources.registry import detect
 from observatoire.sources.sniff import sniff
 from observatoire.territories import cog, referential
 from observatoire.territories.harmonise import passage_from_referential, target_codes
-from observatoire.warehouse import Warehouse
+from observatoire.warehouse import SqlBatch, Warehouse
 
 LONG_COLUMNS = ("code", "variable", "period", "value", "secret", "source_column")
 Progress = Callable[[str, int], None]  # (message, rows just read)
@@ -63,6 +78,55 @@ def file_sha256(file: SniffedFile) -> str:
     return digest.hexdigest()
 
 
+def _local_copy(file: SniffedFile, folder: Path) -> tuple[SniffedFile, str]:
+    """The file's checksum and, for a compressed text file, a plain copy to read it from.
+
+    One decompression serves the checksum, the reader and the archive's integrity check (the
+    member's CRC is verified when its end is reached): a zip member or ``.gz`` file is never
+    inflated twice. Plain files are only hashed.
+    """
+    digest = hashlib.sha256()
+    if (
+        file.kind != "csv"
+        or file.opener is None
+        or (file.member is None and (file.path.suffix.lower() != ".gz"))
+    ):
+        return file, file_sha256(file)
+    handle, name = tempfile.mkstemp(suffix=".txt", dir=folder)
+    os.close(handle)
+    target = Path(name)
+    try:
+        with file.open_binary() as handle, open(target, "wb") as out:
+            while block := handle.read(4 << 20):
+                digest.update(block)
+                out.write(block)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        if file.member is not None:
+            message = f"archive zip corrompue : le membre « {file.member} » est illisible"
+        else:
+            message = f"fichier gzip corrompu ou tronqué ({exc})"
+        raise InputError(message, path=file.path) from exc
+    return dataclasses.replace(file, opener=lambda: open(target, "rb")), digest.hexdigest()
+
+
+class _Prepared:
+    """Files decompressed and hashed ahead, in a background thread (zlib and hashlib release
+    the GIL): while one file is loaded, the next one is being inflated."""
+
+    def __init__(self, files: list[SniffedFile], folder: Path) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._futures = [self._pool.submit(_local_copy, file, folder) for file in files]
+
+    def get(self, index: int) -> tuple[SniffedFile, str]:
+        return self._futures[index].result()
+
+    def opener(self, index: int) -> Callable[[], object]:
+        return lambda: self.get(index)[0].open_binary()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _origin(file: SniffedFile) -> str:
     try:
         from observatoire.sources.synthetic import is_simulated
@@ -77,10 +141,14 @@ class _Passages:
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
         self._events: pd.DataFrame | None = None
+        self._checked = False  # events looked up (the batches thread never queries DuckDB)
         self._cache: dict[int, pd.DataFrame] = {}
 
     def events(self) -> pd.DataFrame | None:
-        if self._events is None and "cog_events" in self.warehouse.tables():
+        if self._checked:
+            return self._events
+        self._checked = True
+        if "cog_events" in self.warehouse.tables():
             frame = self.warehouse.query(
                 "SELECT mod, date_eff, typecom_av, com_av, libelle_av, typecom_ap, com_ap, "
                 "libelle_ap FROM cog_events"
@@ -89,6 +157,10 @@ class _Passages:
                 frame["date_eff"] = pd.to_datetime(frame["date_eff"])
                 self._events = frame
         return self._events
+
+    def reset(self) -> None:
+        self._events, self._checked = None, False
+        self._cache.clear()
 
     def method(self) -> str:
         return "événements INSEE" if self.events() is not None else "passage du référentiel"
@@ -104,7 +176,8 @@ class _Passages:
     def passage(self, codes: pd.Series, source_cog: int | None) -> pd.DataFrame:
         events = self.events()
         if events is None or source_cog is None:
-            return passage_from_referential(codes.map(cog.arm_to_commune))
+            unique = pd.Series(pd.unique(codes), dtype=object)
+            return passage_from_referential(cog.arm_to_commune_series(unique))
         if source_cog not in self._cache:
             self._cache[source_cog] = cog.build_passage(
                 events, source_cog, referential.REFERENTIAL_COG, target_codes()
@@ -257,6 +330,54 @@ def _stream_long(
     yield _recode_touched(touched, result, passage, source_cog, passages, load)
 
 
+def _wide_batches(
+    file: SniffedFile,
+    result: ReadResult,
+    passages: _Passages,
+    load: FileLoad,
+    communes: set[str],
+) -> Iterator[pd.DataFrame | SqlBatch]:
+    """A wide INSEE table, recoded: untouched communes go long inside DuckDB (``UNPIVOT``),
+    the few rows of communes touched by an event (and arrondissements) through the wide
+    recoding. Same rows and warnings as the long path (:func:`_stream_long`, :func:`_recode_long`).
+    """
+    blocks = list(result.wide_blocks or ())  # one row per territory: small even nationally
+    specs = list(result.wide_specs)
+    if not blocks or not sum(len(b.codes) for b in blocks):
+        raise InputError("aucune ligne de données", path=file.label)
+    codes = pa.concat_arrays([b.codes for b in blocks])
+    values = np.concatenate([b.values for b in blocks], axis=1)
+    secret = np.concatenate([b.secret for b in blocks], axis=1)
+    del blocks
+    load.rows = values.size
+    code_series = pd.Series(codes.to_numpy(zero_copy_only=False), dtype=object)
+    is_arm = code_series.isin(cog.ARM_TO_COMMUNE).to_numpy()
+    declared = result.detection.cog_vintage
+    if declared is not None or passages.events() is None:
+        source_cog = declared if passages.events() is not None else None
+        load.cog_source = declared
+    else:  # COG detected from the codes (duplicate arrondissements left out)
+        parents = code_series.map(cog.ARM_TO_COMMUNE)
+        kept = code_series[~(parents.notna() & parents.isin(set(code_series))).to_numpy()]
+        source_cog = passages.vintage_of(kept.drop_duplicates(), None)
+        load.cog_source = source_cog
+    passage = passages.passage(code_series[~is_arm].drop_duplicates(), source_cog)
+    simple = code_series.isin(_simple_codes(passage)).to_numpy() & ~is_arm
+    rows = np.flatnonzero(simple)
+    communes.update(code_series[simple])
+    yield long_batch(codes.take(pa.array(rows)), values[:, rows], specs, "ok")
+    rows = np.flatnonzero(~simple)
+    if len(rows):
+        block = WideBlock(codes.take(pa.array(rows)), values[:, rows], secret[:, rows])
+        touched = next(long_frames([block], specs))
+        touched = _drop_duplicate_arm(touched, set(code_series), load)
+        if source_cog is None:
+            passage = passages.passage(touched["code"].drop_duplicates(), None)
+        recoded = _recode_touched(touched, result, passage, source_cog, passages, load)
+        communes.update(recoded["code"].unique())
+        yield recoded
+
+
 def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     yield first
     yield from rest
@@ -266,7 +387,7 @@ def _recode_rows(frame: pd.DataFrame, code_column: str, passage: pd.DataFrame) -
     """Row-level tables: add the target commune code and the status of the mapping."""
     receiving = passage.loc[passage["receives"], ["code_source", "code_cible", "split"]]
     mapping = receiving.set_index("code_source")
-    source = frame[code_column].astype("string").map(cog.arm_to_commune)
+    source = cog.arm_to_commune_series(frame[code_column].astype("string"))
     frame = frame.copy()
     frame["code_commune_cog"] = source.map(mapping["code_cible"])
     split = source.map(mapping["split"]).astype("boolean")
@@ -276,6 +397,18 @@ def _recode_rows(frame: pd.DataFrame, code_column: str, passage: pd.DataFrame) -
     status[frame["code_commune_cog"].isna()] = "inconnu"
     frame["cog_status"] = status
     return frame
+
+
+def _recode_rows_arrow(table: pa.Table, code_column: str, passage: pd.DataFrame) -> pa.Table:
+    """:func:`_recode_rows` for an Arrow table: computed once per distinct code."""
+    encoded = pc.dictionary_encode(table.column(code_column).combine_chunks())
+    distinct = pd.DataFrame({code_column: encoded.dictionary.to_pandas()})
+    recoded = _recode_rows(distinct, code_column, passage)
+    target = pa.array(recoded["code_commune_cog"], pa.string(), from_pandas=True)
+    status = pa.array(recoded["cog_status"], pa.string())
+    status = pc.fill_null(status.take(encoded.indices), "inconnu")  # NULL code: unknown
+    table = table.append_column("code_commune_cog", target.take(encoded.indices))
+    return table.append_column("cog_status", status)
 
 
 def _batches(
@@ -289,7 +422,11 @@ def _batches(
     detection = result.detection
     level_commune = detection.level == "commune" and result.code_column is not None
     communes: set[str] = set()
-    if level_commune:
+    if level_commune and result.wide_blocks is not None:
+        yield from _wide_batches(file, result, passages, load, communes)
+        if progress:
+            progress(file.label, load.rows)
+    elif level_commune:
         frames = iter(result.frames())
         first = next(frames, None)
         if first is None or first.empty:
@@ -316,9 +453,14 @@ def _batches(
             yield out
     else:
         passage = None
-        for frame in result.frames():
+        fast = result.arrow_batches is not None
+        for frame in result.arrow_batches if fast else result.frames():
             if result.code_column and detection.level in ("point", "mutation"):
-                codes = frame[result.code_column].dropna().astype(str)
+                if fast:
+                    column = pc.drop_null(frame.column(result.code_column))
+                    codes = pd.Series(column.to_numpy(), dtype=object).astype(str)
+                else:
+                    codes = frame[result.code_column].dropna().astype(str)
                 if passage is None:
                     source_cog = passages.vintage_of(codes, detection.cog_vintage)
                     load.cog_source = source_cog
@@ -328,11 +470,17 @@ def _batches(
                         else None
                     )
                 batch_passage = passage if passage is not None else passages.passage(codes, None)
-                frame = _recode_rows(frame, result.code_column, batch_passage)
-                communes.update(frame["code_commune_cog"].dropna().unique())
-            load.rows += len(frame)
+                if fast:
+                    frame = _recode_rows_arrow(frame, result.code_column, batch_passage)
+                    found = pc.unique(pc.drop_null(frame.column("code_commune_cog")))
+                    communes.update(found.to_pylist())
+                else:
+                    frame = _recode_rows(frame, result.code_column, batch_passage)
+                    communes.update(frame["code_commune_cog"].dropna().unique())
+            rows = frame.num_rows if fast else len(frame)
+            load.rows += rows
             if progress:
-                progress(file.label, len(frame))
+                progress(file.label, rows)
             yield frame
     load.communes = len(communes)
     load.secret_cells = result.secret_cells
@@ -367,6 +515,53 @@ def _recode_wide(
     return recoded.table.rename(columns={code: "code"})
 
 
+_T = TypeVar("_T")
+
+
+def _prefetched(items: Iterator[_T], depth: int = 2) -> Iterator[_T]:
+    """``items`` produced in a background thread, ``depth`` ahead of the consumer.
+
+    Files are read and converted (Arrow, NumPy: the GIL is released) while DuckDB writes
+    the previous batch: the two cores work at once. An exception of the producer is raised
+    here, unchanged; a consumer that stops early stops the producer.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put((item, None), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put((end, None))
+        except BaseException as exc:  # handed over to the consumer
+            queue.put((end, exc))
+
+    thread = threading.Thread(target=produce, name="observatoire-lecture", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = queue.get()
+            if error is not None:
+                raise error
+            if item is end:
+                break
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(Empty):
+                queue.get(timeout=0.1)
+        thread.join()
+
+
 def _order(items: list[tuple[SniffedFile, Detection]]) -> list[tuple[SniffedFile, Detection]]:
     """COG events first: the other files of the same call are recoded with them."""
     return sorted(items, key=lambda item: item[1].dataset != "cog_events")
@@ -380,15 +575,32 @@ def load_paths(
     on_file: Callable[[SniffedFile, Detection], None] | None = None,
 ) -> list[FileLoad]:
     """Load every data file found in ``paths`` into the project warehouse, all or nothing."""
-    found: list[tuple[SniffedFile, Detection]] = []
-    readers = {}
-    for path in paths:
-        for file in sniff(Path(path)):
-            reader, detection = detect(file)
-            readers[id(file)] = reader
-            found.append((file, detection))
-    if not found:
+    sniffed = [file for path in paths for file in sniff(Path(path))]
+    if not sniffed:
         raise InputError("aucun fichier à charger")
+    with tempfile.TemporaryDirectory(prefix="observatoire-") as folder:
+        prepared = _Prepared(sniffed, Path(folder))
+        try:
+            return _load(project, sniffed, prepared, progress, on_file)
+        finally:
+            prepared.close()
+
+
+def _load(
+    project: Project,
+    sniffed: list[SniffedFile],
+    prepared: _Prepared,
+    progress: Progress | None,
+    on_file: Callable[[SniffedFile, Detection], None] | None,
+) -> list[FileLoad]:
+    found: list[tuple[SniffedFile, Detection]] = []
+    readers, indexes = {}, {}
+    for index, sniffed_file in enumerate(sniffed):
+        # Readers that scan the whole file to recognise it read the decompressed copy.
+        file = dataclasses.replace(sniffed_file, opener=prepared.opener(index))
+        reader, detection = detect(file, quick=True)
+        readers[id(file)], indexes[id(file)] = reader, index
+        found.append((file, detection))
     loads: list[FileLoad] = []
     with Warehouse(project.settings.warehouse_path) as warehouse, warehouse.transaction():
         passages = _Passages(warehouse)
@@ -402,31 +614,41 @@ def load_paths(
                 dataset_label=detection.label or detection.dataset,
                 origin=_origin(file),
             )
-            sha = file_sha256(file)
+            local, sha = prepared.get(indexes[id(file)])
             if warehouse.has_loaded(detection.dataset, sha):
                 load.skipped = True
                 loads.append(load)
                 continue
-            result = readers[id(file)].read(file, detection)
+            result = readers[id(file)].read(local, detection)
             # Files sharing a dataset and vintage (one DVF file per département, several
             # geometry files) each replace only their own rows.
             per_file = detection.level in ("point", "mutation") or result.table == "geometries"
             name = (file.member or file.path.name).rsplit("/", 1)[-1]
+            part = name if per_file else ""
+            passages.events()  # looked up here: the batches are read in another thread
             warehouse.load(
-                _batches(file, result, passages, load, progress),
+                _prefetched(_batches(file, result, passages, load, progress)),
                 dataset=detection.dataset,
                 vintage=detection.vintage,
                 table=result.table,
                 sha256=sha,
                 origin=load.origin,
                 source=file.label,
-                part=name if per_file else "",
+                part=part,
                 cog_vintage=referential.REFERENTIAL_COG
                 if result.code_column
                 else detection.cog_vintage,
             )
+            exact = result.detection
+            if detection.vintage_pending and exact.vintage != detection.vintage:
+                # Vintage guessed from the first lines, the rows span other years.
+                warehouse.revintage(
+                    result.table, detection.dataset, part, detection.vintage, exact.vintage
+                )
+                load.vintage = exact.vintage
+                load.dataset_label = exact.label or exact.dataset
             if detection.dataset == "cog_events":
-                passages._events = None  # reload: later files use the new events
+                passages.reset()  # reload: later files use the new events
             loads.append(load)
     return loads
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from observatoire.errors import InputError, WarehouseError
 
@@ -69,6 +70,23 @@ class LoadResult:
     table: str
     rows: int
     skipped: bool  # True when the same content was already loaded
+
+
+@dataclass(frozen=True)
+class SqlBatch:
+    """Rows computed by DuckDB: ``select`` reads the Arrow tables or frames of ``relations``.
+
+    A loader hands it to :meth:`Warehouse.load` beside plain frames when the rows are cheaper
+    to build in SQL (wide → long); ``rows`` is how many rows ``select`` yields.
+    """
+
+    select: str
+    relations: dict[str, object]
+    rows: int
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _check_ident(name: str, what: str) -> str:
@@ -156,9 +174,23 @@ class Warehouse:
         self._depth = 0
         self.con.execute("COMMIT")
 
+    @contextmanager
+    def _unordered(self) -> Iterator[None]:
+        """Bulk inserts without keeping the row order (rows have none in SQL): DuckDB then
+        writes a large insert with all its threads."""
+        (before,) = self.con.execute(
+            "SELECT current_setting('preserve_insertion_order')"
+        ).fetchone()
+        self.con.execute("SET preserve_insertion_order = false")
+        try:
+            yield
+        finally:  # refused inside an aborted transaction: the setting then stays (harmless)
+            with contextlib.suppress(duckdb.Error):
+                self.con.execute(f"SET preserve_insertion_order = {bool(before)}")
+
     def load(
         self,
-        batches: pd.DataFrame | Iterable[pd.DataFrame],
+        batches: pd.DataFrame | Iterable[pd.DataFrame | pa.Table | SqlBatch],
         *,
         dataset: str,
         vintage: str | int,
@@ -187,15 +219,37 @@ class Warehouse:
             return LoadResult(dataset, vintage, table, 0, skipped=True)
         frames = [batches] if isinstance(batches, pd.DataFrame) else batches
         rows = 0
-        with self.transaction() as con:
+        with self.transaction() as con, self._unordered():
             exists = table in self.tables()
             first = True
             for frame in frames:
-                frame = frame.assign(dataset=dataset, vintage=vintage, part=part)
-                con.register("_batch", frame)
+                if isinstance(frame, SqlBatch):
+                    names = list(frame.relations)
+                    for name, relation in frame.relations.items():
+                        con.register(name, relation)
+                    source = (
+                        f"SELECT *, {_literal(dataset)} AS dataset, {_literal(vintage)} AS vintage"
+                        f", {_literal(part)} AS part FROM ({frame.select})"
+                    )
+                    count = frame.rows
+                elif isinstance(frame, pa.Table):
+                    names = ["_batch"]
+                    con.register("_batch", frame)
+                    source = (
+                        f"SELECT *, {_literal(dataset)} AS dataset, {_literal(vintage)} AS vintage"
+                        f", {_literal(part)} AS part FROM _batch"
+                    )
+                    count = frame.num_rows
+                else:
+                    names = ["_batch"]
+                    con.register(
+                        "_batch", frame.assign(dataset=dataset, vintage=vintage, part=part)
+                    )
+                    source = "SELECT * FROM _batch"
+                    count = len(frame)
                 try:
                     if not exists:
-                        con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _batch')
+                        con.execute(f'CREATE TABLE "{table}" AS {source}')
                         exists = True
                     else:
                         if first:
@@ -204,16 +258,17 @@ class Warehouse:
                                 "AND part = ?",
                                 [dataset, vintage, part],
                             )
-                        con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _batch')
+                        con.execute(f'INSERT INTO "{table}" BY NAME {source}')
                 except duckdb.Error as exc:
                     raise WarehouseError(
                         f"chargement de « {dataset} » {vintage} refusé par l'entrepôt : {exc} ; "
                         "l'entrepôt est resté inchangé"
                     ) from exc
                 finally:
-                    _unregister(con, "_batch")
+                    for name in names:
+                        _unregister(con, name)
                 first = False
-                rows += len(frame)
+                rows += count
             if first:
                 raise InputError(f"aucune ligne à charger pour « {dataset} » {vintage}")
             # The lineage describes what the warehouse holds now: a replaced vintage's old
@@ -238,6 +293,25 @@ class Warehouse:
                 ],
             )
         return LoadResult(dataset, vintage, table, rows, skipped=False)
+
+    def revintage(self, table: str, dataset: str, part: str, old: str, new: str) -> None:
+        """Move the rows (and lineage) of a load from vintage ``old`` to ``new``, atomically.
+
+        For a loader that learnt the exact vintage only after reading every row: the rows of
+        ``new`` already present for the same part are replaced, as :meth:`load` does.
+        """
+        _check_ident(table, "table")
+        with self.transaction() as con:
+            for name in (table, "lineage"):
+                con.execute(
+                    f'DELETE FROM "{name}" WHERE dataset = ? AND vintage = ? AND part = ?',
+                    [dataset, new, part],
+                )
+                con.execute(
+                    f'UPDATE "{name}" SET vintage = ? WHERE dataset = ? AND vintage = ? '
+                    "AND part = ?",
+                    [new, dataset, old, part],
+                )
 
     def replace_table(self, table: str, frame: pd.DataFrame) -> None:
         """Atomically replace a derived table (referential, territory memberships…)."""

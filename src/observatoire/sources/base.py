@@ -64,6 +64,9 @@ class Detection:
     level: str  # one of LEVELS
     cog_vintage: int | None = None  # COG of the codes, when known from the file or the source
     label: str = ""  # French description for summaries: "Recensement 2021 — logement"
+    # The vintage was guessed from the first lines (``sniff_quick``, for the loader): the
+    # reader sets the exact one on ``ReadResult.detection`` once every row has been read.
+    vintage_pending: bool = False
 
 
 @dataclass
@@ -80,6 +83,12 @@ class ReadResult:
     secret_cells: int = 0  # filled while batches are consumed
     repaired: int = 0  # values repaired (and counted), e.g. codes that lost a leading zero
     warnings: list[str] = field(default_factory=list)
+    # Wide INSEE tables also offer their rows unconverted (``insee_rp.WideBlock``), which the
+    # loader turns long inside the warehouse; consume either these or ``batches``, not both.
+    wide_blocks: Iterable | None = None
+    wide_specs: tuple = ()
+    # Line-level readers may offer the same rows as Arrow tables (the loader's fast path).
+    arrow_batches: Iterable | None = None
 
     def frames(self) -> Iterator[pd.DataFrame]:
         yield from self.batches

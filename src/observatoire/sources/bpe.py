@@ -37,6 +37,7 @@ or sheet name, else ``sans millésime``.
 
 from __future__ import annotations
 
+import copy
 import csv
 import re
 from collections import Counter
@@ -45,9 +46,12 @@ from functools import cache
 from importlib.resources import files
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from observatoire.errors import ConfigError, InputError
+from observatoire.sources import _arrow
 from observatoire.sources.base import Detection, ReadResult, SniffedFile
 from observatoire.sources.cog_tables import (
     fail_sheet,
@@ -232,40 +236,99 @@ class BpeEquipmentReader:
         if not {"DOM", "SDOM"} <= set(upper):
             result.warnings.append("domaine et sous-domaine déduits du code TYPEQU")
         result.batches = self._batches(file, wanted, result)
+        result.arrow_batches = self._arrow_batches(file, wanted, result)
         return result
 
     def _batches(
         self, file: SniffedFile, wanted: list[str], result: ReadResult
     ) -> Iterator[pd.DataFrame]:
-        commas = padded = 0
+        counts = [0, 0]  # decimal commas, padded codes
         for line0, frame in iter_text_batches(file, include=wanted):
-            frame.columns = [c.lower() for c in frame.columns]
-            out = pd.DataFrame(index=frame.index)
-            codes, count = pad_digits(frame["depcom"], 5)
-            padded += count
-            check_communes(codes, frame["depcom"], file, line0, "DEPCOM")
-            typequ = frame["typequ"].str.strip()
-            fail_first(
-                ~typequ.str.fullmatch(TYPEQU_PATTERN),
-                frame["typequ"],
-                "type d'équipement invalide",
-                file,
-                line0,
-                "TYPEQU",
-            )
-            for column in XY_COLUMNS:
-                if column in _XY_FLOATS:
-                    raw = frame.get(column, pd.Series("", index=frame.index, dtype="str"))
-                    out[column], repaired = parse_decimal(raw, file, line0, column.upper())
-                    commas += repaired
-                elif column in frame:
-                    out[column] = blank_to_na(frame[column])
+            yield self._convert(frame, file, line0, counts)
+        self._report(result, *counts)
+
+    def _arrow_batches(
+        self, file: SniffedFile, wanted: list[str], result: ReadResult
+    ) -> Iterator[pa.Table]:
+        """The loader's path: :meth:`_batches` with Arrow kernels (see ``_arrow``)."""
+        counts = [0, 0]
+        try:
+            for line0, table in _arrow.iter_arrow_batches(file, include=wanted):
+                if not table.num_rows:
+                    continue
+                try:
+                    yield self._fast(table, counts)
+                except _arrow.Fallback:
+                    frame = self._convert(table.to_pandas(), file, line0, counts)
+                    yield pa.Table.from_pandas(frame, preserve_index=False)
+        except _arrow.Fallback:  # a malformed line: the reference reading names it
+            for _ in self._batches(file, wanted, copy.copy(result)):
+                pass
+            raise _arrow.unexplained(file) from None
+        self._report(result, *counts)
+
+    @staticmethod
+    def _convert(frame: pd.DataFrame, file: SniffedFile, line0: int, counts: list[int]):
+        frame.columns = [c.lower() for c in frame.columns]
+        out = pd.DataFrame(index=frame.index)
+        codes, count = pad_digits(frame["depcom"], 5)
+        counts[1] += count
+        check_communes(codes, frame["depcom"], file, line0, "DEPCOM")
+        typequ = frame["typequ"].str.strip()
+        fail_first(
+            ~typequ.str.fullmatch(TYPEQU_PATTERN),
+            frame["typequ"],
+            "type d'équipement invalide",
+            file,
+            line0,
+            "TYPEQU",
+        )
+        for column in XY_COLUMNS:
+            if column in _XY_FLOATS:
+                raw = frame.get(column, pd.Series("", index=frame.index, dtype="str"))
+                out[column], repaired = parse_decimal(raw, file, line0, column.upper())
+                counts[0] += repaired
+            elif column in frame:
+                out[column] = blank_to_na(frame[column])
+            else:
+                out[column] = pd.Series(pd.NA, index=frame.index, dtype="str")
+        out["depcom"], out["typequ"] = codes, typequ
+        out["dom"] = out["dom"].fillna(typequ.str[0])
+        out["sdom"] = out["sdom"].fillna(typequ.str[:2])
+        return out
+
+    @staticmethod
+    def _fast(table: pa.Table, counts: list[int]) -> pa.Table:
+        """:meth:`_convert` with Arrow kernels; counts change only on success."""
+        columns = {c.lower(): _arrow.strip(table.column(c)) for c in table.column_names}
+        rows = table.num_rows
+        codes, padded = _arrow.pad_digits(columns["depcom"], 5)
+        _arrow.check_communes(codes)
+        typequ = columns["typequ"]
+        if not pc.all(pc.match_substring_regex(typequ, f"^(?:{TYPEQU_PATTERN})$")).as_py():
+            raise _arrow.Fallback
+        out, commas = {}, 0
+        for column in XY_COLUMNS:
+            if column in _XY_FLOATS:
+                raw = columns.get(column)
+                if raw is None:
+                    out[column] = pa.nulls(rows, pa.float64())
                 else:
-                    out[column] = pd.Series(pd.NA, index=frame.index, dtype="str")
-            out["depcom"], out["typequ"] = codes, typequ
-            out["dom"] = out["dom"].fillna(typequ.str[0])
-            out["sdom"] = out["sdom"].fillna(typequ.str[:2])
-            yield out
+                    out[column], repaired = _arrow.decimal(raw)
+                    commas += repaired
+            elif column in columns:
+                out[column] = _arrow.blank_to_null(columns[column])
+            else:
+                out[column] = pa.nulls(rows, pa.string())
+        out["depcom"], out["typequ"] = codes, typequ
+        out["dom"] = pc.coalesce(out["dom"], pc.utf8_slice_codeunits(typequ, 0, 1))
+        out["sdom"] = pc.coalesce(out["sdom"], pc.utf8_slice_codeunits(typequ, 0, 2))
+        counts[0] += commas
+        counts[1] += padded
+        return pa.table(out)
+
+    @staticmethod
+    def _report(result: ReadResult, commas: int, padded: int) -> None:
         result.repaired = commas + padded
         if padded:
             result.warnings.append(f"{padded} codes commune complétés par des zéros")

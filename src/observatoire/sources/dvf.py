@@ -36,6 +36,8 @@ This module also holds the streaming text helpers shared by the other readers of
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 import unicodedata
 import zlib
@@ -44,9 +46,11 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from observatoire.errors import InputError
+from observatoire.sources import _arrow
 from observatoire.sources.base import Detection, ReadResult, SniffedFile
 from observatoire.sources.registry import register
 
@@ -326,6 +330,7 @@ SCHEMA: dict[str, str] = {
     "identifiant_local": STRING,
     "source_format": STRING,
 }
+_ARROW_TYPES = {STRING: pa.string(), DATE: pa.date32(), INTEGER: pa.int64(), FLOAT: pa.float64()}
 GEO_COLUMNS = tuple(list(SCHEMA)[: list(SCHEMA).index("latitude") + 1])  # the 40 Etalab columns
 _REPAIRS = {
     "code_commune": "codes commune complétés par des zéros",
@@ -368,6 +373,34 @@ def _typed(frame: pd.DataFrame, file: SniffedFile, line0: int, counter: _Counter
             out[name], commas = parse(raw, file, line0, name)
             counter.add("decimal", commas)
     return pd.DataFrame(out, index=frame.index)
+
+
+def _typed_arrow(
+    columns: dict[str, pa.Array], rows: int, counts: list[tuple[str, int]]
+) -> pa.Table:
+    """:func:`_typed` with Arrow kernels (stripped string columns in, SCHEMA columns out)."""
+    out = {}
+    for name, kind in SCHEMA.items():
+        raw = columns.get(name)
+        if raw is None:
+            out[name] = pa.nulls(rows, _ARROW_TYPES[kind])
+        elif kind == STRING:
+            out[name] = _arrow.blank_to_null(raw)
+        elif kind == DATE:
+            out[name] = _arrow.date(raw)
+        else:
+            parse = _arrow.integer if kind == INTEGER else _arrow.decimal
+            out[name], commas = parse(raw)
+            counts.append(("decimal", commas))
+    return pa.table(out)
+
+
+class _Runs:
+    """Mutation numbering carried across batches (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.last_key: str | None = None
+        self.run = 0
 
 
 def _pad(frame: pd.DataFrame, column: str, width: int, counter: _Counter) -> None:
@@ -490,9 +523,26 @@ class DgfipDvfReader:
         folded = {fold(c): c for c in file.columns}
         if file.kind != "csv" or not {"date mutation", "valeur fonciere"} <= set(folded):
             return None
-        vintage = year_span(
-            scan_years(file, folded["date mutation"], slice(-4, None), quoted=False)
-        )
+        years = scan_years(file, folded["date mutation"], slice(-4, None), quoted=False)
+        return self._detection(file, year_span(years))
+
+    def sniff_quick(self, file: SniffedFile) -> Detection | None:
+        """:meth:`sniff` with the vintage of the first lines (exact one set while reading)."""
+        folded = {fold(c): c for c in file.columns}
+        if file.kind != "csv" or not {"date mutation", "valeur fonciere"} <= set(folded):
+            return None
+        index = list(file.columns).index(folded["date mutation"])
+        years = set()
+        for line in file.head:
+            cells = line.split(file.separator or "|")
+            if len(cells) > index and re.fullmatch(r"\d{4}", year := cells[index].strip()[-4:]):
+                years.add(int(year))
+        detection = self._detection(file, year_span(sorted(years)))
+        return dataclasses.replace(detection, vintage_pending=True)
+
+    @staticmethod
+    def _detection(file: SniffedFile, vintage: str) -> Detection:
+        folded = {fold(c) for c in file.columns}
         edition = "Code service CH" if "code service ch" in folded else "Identifiant de document"
         return Detection(
             dataset="dvf_dgfip",
@@ -519,39 +569,149 @@ class DgfipDvfReader:
             detection=detection, table="dvf", batches=(), code_column="code_commune"
         )
         result.batches = self._batches(file, mapping, result)
+        result.arrow_batches = self._arrow_batches(file, mapping, result)
         return result
 
     def _batches(
         self, file: SniffedFile, mapping: dict[str, str | None], result: ReadResult
     ) -> Iterator[pd.DataFrame]:
-        counter = _Counter(result)
+        counter, runs = _Counter(result), _Runs()
         wanted = [c for c, name in mapping.items() if name]
-        last_key, run = None, 0
         for line0, raw in iter_text_batches(file, include=wanted, quoted=False):
-            frame = raw.rename(columns=mapping)
-            for column in frame.columns:
-                frame[column] = frame[column].str.strip()
-            self._commune(frame, file, line0, counter)
-            _pad(frame, "code_postal", 5, counter)
-            _pad(frame, "adresse_code_voie", 4, counter)
-            frame["adresse_nom_voie"] = (frame["type_voie"] + " " + frame["voie"]).str.strip()
-            prefix = frame["prefixe_section"].where(frame["prefixe_section"] != "", "000")
-            frame["id_parcelle"] = (
-                frame["code_commune"]
-                + prefix.str.zfill(3)
-                + frame["section"].str.zfill(2)
-                + frame["numero_plan"].str.zfill(4)
-            )
-            document = frame.get("identifiant_document", frame.get("code_service_ch"))
-            key = document.str.cat([frame[column] for column in _MUTATION_KEY], sep="\x1f")
-            change = key.ne(key.shift())
-            change.iloc[0] = key.iloc[0] != last_key
-            runs = run + change.astype(int).cumsum()
-            frame["id_mutation"] = "dgfip-" + runs.astype(str)
-            last_key, run = key.iloc[-1], int(runs.iloc[-1])
-            frame["source_format"] = "dgfip"
-            yield _typed(frame, file, line0, counter)
+            yield self._convert(raw, mapping, file, line0, counter, runs)
         counter.report()
+
+    def _arrow_batches(
+        self, file: SniffedFile, mapping: dict[str, str | None], result: ReadResult
+    ) -> Iterator[pa.Table]:
+        """The loader's path: :meth:`_batches` with Arrow kernels (see ``_arrow``)."""
+        counter, runs = _Counter(result), _Runs()
+        wanted = [c for c, name in mapping.items() if name]
+        years: set[int] = set()
+        try:
+            for line0, table in _arrow.iter_arrow_batches(file, include=wanted, quoted=False):
+                if not table.num_rows:
+                    continue
+                try:
+                    out = self._fast(table, mapping, counter, runs)
+                except _arrow.Fallback:
+                    raw = table.to_pandas()
+                    frame = self._convert(raw, mapping, file, line0, counter, runs)
+                    out = pa.Table.from_pandas(frame, preserve_index=False)
+                bounds = pc.min_max(out.column("date_mutation")).as_py()
+                years.update(d.year for d in bounds.values() if d is not None)
+                yield out
+        except _arrow.Fallback:  # a malformed line: the reference reading names it
+            for _ in self._batches(file, mapping, copy.copy(result)):
+                pass
+            raise _arrow.unexplained(file) from None
+        counter.report()
+        if result.detection.vintage_pending:  # the span of every date, as ``sniff`` scans it
+            result.detection = self._detection(file, year_span(sorted(years)))
+
+    def _convert(
+        self,
+        raw: pd.DataFrame,
+        mapping: dict[str, str | None],
+        file: SniffedFile,
+        line0: int,
+        counter: _Counter,
+        runs: _Runs,
+    ) -> pd.DataFrame:
+        frame = raw.rename(columns=mapping)
+        for column in frame.columns:
+            frame[column] = frame[column].str.strip()
+        self._commune(frame, file, line0, counter)
+        _pad(frame, "code_postal", 5, counter)
+        _pad(frame, "adresse_code_voie", 4, counter)
+        frame["adresse_nom_voie"] = (frame["type_voie"] + " " + frame["voie"]).str.strip()
+        prefix = frame["prefixe_section"].where(frame["prefixe_section"] != "", "000")
+        frame["id_parcelle"] = (
+            frame["code_commune"]
+            + prefix.str.zfill(3)
+            + frame["section"].str.zfill(2)
+            + frame["numero_plan"].str.zfill(4)
+        )
+        document = frame.get("identifiant_document", frame.get("code_service_ch"))
+        key = document.str.cat([frame[column] for column in _MUTATION_KEY], sep="\x1f")
+        change = key.ne(key.shift())
+        change.iloc[0] = key.iloc[0] != runs.last_key
+        numbers = runs.run + change.astype(int).cumsum()
+        frame["id_mutation"] = "dgfip-" + numbers.astype(str)
+        runs.last_key, runs.run = key.iloc[-1], int(numbers.iloc[-1])
+        frame["source_format"] = "dgfip"
+        return _typed(frame, file, line0, counter)
+
+    @staticmethod
+    def _fast(
+        table: pa.Table, mapping: dict[str, str | None], counter: _Counter, runs: _Runs
+    ) -> pa.Table:
+        """:meth:`_convert` with Arrow kernels; counts and runs change only on success."""
+        columns = {mapping[name]: _arrow.strip(table.column(name)) for name in table.column_names}
+        department, commune = columns["code_departement"], columns["code_commune_dgfip"]
+        if _arrow.signed(
+            department,
+            commune,
+            columns["prefixe_section"],
+            columns["section"],
+            columns["numero_plan"],
+        ):
+            raise _arrow.Fallback
+        counts: list[tuple[str, int]] = []
+        overseas = pc.starts_with(department, "97")
+        padded_department, count = _arrow.pad_digits(pc.if_else(overseas, "00", department), 2)
+        department = pc.if_else(overseas, department, padded_department)
+        counts.append(("code_departement", count))
+        first = pc.utf8_slice_codeunits(commune, 0, 1)
+        three = pc.and_(
+            pc.and_(overseas, pc.equal(pc.utf8_length(commune), 3)),
+            pc.equal(first, pc.utf8_slice_codeunits(department, 2, 3)),
+        )
+        dom_commune = pc.if_else(three, pc.utf8_slice_codeunits(commune, 1), commune)
+        width = pc.if_else(overseas, 2, 3)
+        short = pc.and_(
+            pc.match_substring_regex(commune, r"^\d+$"),
+            pc.less(pc.utf8_length(dom_commune), width),
+        )
+        counts.append(("code_commune", pc.sum(short).as_py() or 0))
+        padded = pc.if_else(overseas, _arrow.zfill(dom_commune, 2), _arrow.zfill(commune, 3))
+        code_commune = pc.if_else(
+            pc.equal(commune, ""), "", pc.binary_join_element_wise(department, padded, "")
+        )
+        _arrow.check_communes(code_commune)
+        columns["code_departement"], columns["code_commune"] = department, code_commune
+        for name, width in (("code_postal", 5), ("adresse_code_voie", 4)):
+            columns[name], count = _arrow.pad_digits(columns[name], width)
+            counts.append((name, count))
+        columns["adresse_nom_voie"] = _arrow.strip(
+            pc.binary_join_element_wise(columns["type_voie"], columns["voie"], " ")
+        )
+        prefix = columns["prefixe_section"]
+        prefix = pc.if_else(pc.equal(prefix, ""), "000", prefix)
+        columns["id_parcelle"] = pc.binary_join_element_wise(
+            code_commune,
+            _arrow.zfill(prefix, 3),
+            _arrow.zfill(columns["section"], 2),
+            _arrow.zfill(columns["numero_plan"], 4),
+            "",
+        )
+        document = columns.get("identifiant_document", columns.get("code_service_ch"))
+        key = pc.binary_join_element_wise(
+            document, *(columns[column] for column in _MUTATION_KEY), "\x1f"
+        )
+        change = np.empty(len(key), dtype=np.int64)
+        change[0] = key[0].as_py() != runs.last_key
+        change[1:] = pc.not_equal(key[1:], key[:-1]).to_numpy(zero_copy_only=False)
+        numbers = runs.run + np.cumsum(change)
+        columns["id_mutation"] = pc.binary_join_element_wise(
+            "dgfip-", pa.array(numbers).cast(pa.string()), ""
+        )
+        columns["source_format"] = pa.array(np.full(len(key), "dgfip", dtype=object), pa.string())
+        out = _typed_arrow(columns, len(key), counts)
+        for kind, count in counts:
+            counter.add(kind, count)
+        runs.last_key, runs.run = key[-1].as_py(), int(numbers[-1])
+        return out
 
     @staticmethod
     def _commune(frame: pd.DataFrame, file: SniffedFile, line0: int, counter: _Counter) -> None:

@@ -236,6 +236,15 @@ def _drop_blank_rows(table: pa.Table, code: str, lines: np.ndarray) -> tuple[pa.
     return table.filter(pa.array(keep)), lines[keep]
 
 
+@dataclass(frozen=True)
+class WideBlock:
+    """Rows of a wide table as read: codes, values (columns x rows, NaN when secret), flags."""
+
+    codes: pa.Array
+    values: np.ndarray
+    secret: np.ndarray
+
+
 @dataclass
 class _State:
     """What a read has seen so far (duplicates, decimal mark, repairs)."""
@@ -438,8 +447,33 @@ def read_long(
         keep_columns=tuple(s.source for s in specs if not s.additive),
         warnings=list(warnings),
     )
-    result.batches = _generate(file, result, detection.level, found, specs, names)
+    result.wide_blocks = _generate(file, result, detection.level, found, specs, names)
+    result.wide_specs = tuple(specs)
+    result.batches = long_frames(result.wide_blocks, specs)
     return result
+
+
+def long_frames(blocks: Iterable[WideBlock], specs: list[ColumnSpec]) -> Iterator[pd.DataFrame]:
+    """Wide blocks as frames of the long table :data:`LONG_COLUMNS` (column after column)."""
+    labels = {
+        "variable": pa.array([s.variable for s in specs], pa.string()),
+        "period": pa.array([s.period for s in specs], pa.string()),
+        "source_column": pa.array([s.source for s in specs], pa.string()),
+    }
+    width = len(specs)
+    for block in blocks:
+        n = len(block.codes)
+        # Built with Arrow (repeated strings without Python objects), then one conversion.
+        index = np.repeat(np.arange(width, dtype=np.int32), n)
+        columns = {
+            "code": block.codes.take(pa.array(np.tile(np.arange(n), width))),
+            "variable": labels["variable"].take(index),
+            "period": labels["period"].take(index),
+            "value": pa.array(block.values.ravel(), pa.float64()),
+            "secret": pa.array(block.secret.ravel(), pa.bool_()),
+            "source_column": labels["source_column"].take(index),
+        }
+        yield pa.table(columns).to_pandas()
 
 
 def _generate(
@@ -449,13 +483,9 @@ def _generate(
     code_column: str,
     specs: list[ColumnSpec],
     names: list[str],
-) -> Iterator[pd.DataFrame]:
+) -> Iterator[WideBlock]:
+    """The file as wide blocks (codes, values, secret flags), checked and counted."""
     state, first = _State(), 0
-    labels = {
-        "variable": pa.array([s.variable for s in specs], pa.string()),
-        "period": pa.array([s.period for s in specs], pa.string()),
-        "source_column": pa.array([s.source for s in specs], pa.string()),
-    }
     width = len(specs)
     for table in _tables(file, names):
         lines = np.arange(first + 2, first + 2 + table.num_rows)  # header = line 1
@@ -469,21 +499,11 @@ def _generate(
         kept = np.flatnonzero(
             _deduplicate(text_codes, prints, lines, code_column, file.label, state)
         )
+        values, secret = values.reshape(width, n), secret.reshape(width, n)
         if len(kept) < n:
-            values = values.reshape(width, n)[:, kept].ravel()
-            secret = secret.reshape(width, n)[:, kept].ravel()
+            values, secret, codes = values[:, kept], secret[:, kept], codes.take(pa.array(kept))
         result.secret_cells += int(secret.sum())
-        # Built with Arrow (repeated strings without Python objects), then one conversion.
-        block = np.repeat(np.arange(width, dtype=np.int32), len(kept))
-        columns = {
-            "code": codes.take(pa.array(np.tile(kept, width))),
-            "variable": labels["variable"].take(block),
-            "period": labels["period"].take(block),
-            "value": pa.array(values, pa.float64()),
-            "secret": pa.array(secret, pa.bool_()),
-            "source_column": labels["source_column"].take(block),
-        }
-        yield pa.table(columns).to_pandas()
+        yield WideBlock(codes, values, secret)
     result.repaired = state.padded + len(state.duplicates)
     if state.padded:
         result.warnings.append(

@@ -48,11 +48,16 @@ def readers() -> list[Reader]:
     return READERS
 
 
-def detect(file: SniffedFile) -> tuple[Reader, Detection]:
-    """The one reader that recognises ``file``; a French error that shows what it looked like."""
+def detect(file: SniffedFile, *, quick: bool = False) -> tuple[Reader, Detection]:
+    """The one reader that recognises ``file``; a French error that shows what it looked like.
+
+    ``quick``: readers that scan a whole file to find its vintage (``sniff_quick``) guess it
+    from the first lines instead, and give the exact one while reading (the loader's case).
+    """
     hits = []
     for reader in readers():
-        detection = reader.sniff(file)
+        sniff = getattr(reader, "sniff_quick", None) if quick else None
+        detection = (sniff or reader.sniff)(file)
         if detection is not None:
             hits.append((reader, detection))
     if len(hits) == 1:

@@ -188,11 +188,10 @@ def _sniff_zip(path: Path) -> Iterator[SniffedFile]:
     try:
         archive = zipfile.ZipFile(path)
         names = [info for info in archive.infolist() if not info.is_dir()]
-        bad = archive.testzip()
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise InputError(f"archive zip corrompue ou tronquée ({exc})", path=path) from exc
-    if bad is not None:
-        raise InputError(f"archive zip corrompue : le membre « {bad} » est illisible", path=path)
+    # Members are not test-read here (a national file would be inflated once more): their
+    # checksum is verified when the loader decompresses them, see ``loading._local_copy``.
     found = False
     for info in names:
         name = info.filename
