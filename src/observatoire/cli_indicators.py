@@ -269,3 +269,75 @@ def register(app: typer.Typer, catalogue_app: typer.Typer, console: Console) -> 
             f"[green]Catalogues valides[/] : {len(entries)} sources, "
             f"{len(catalogue.indicators)} indicateurs en {len(catalogue.themes)} thèmes."
         )
+
+
+def register_report(app: typer.Typer, console: Console) -> None:
+    """Add ``observatoire report`` to the CLI."""
+
+    @app.command("report")
+    def report_cmd(
+        territoires: Annotated[
+            list[str] | None,
+            typer.Argument(
+                help="Territoires (identifiant de territoires.yaml, code INSEE, SIREN, dep:62, "
+                "reg:32, FR)."
+            ),
+        ] = None,
+        format_: Annotated[
+            str, typer.Option("--format", "-f", help="pdf (défaut) ou html.")
+        ] = "pdf",
+        sortie: Annotated[
+            Path | None,
+            typer.Option(
+                "--sortie", "-o", help="Dossier des rapports (défaut : sorties/rapports)."
+            ),
+        ] = None,
+        tous: Annotated[
+            bool,
+            typer.Option(
+                "--tous",
+                help="Un rapport pour chaque territoire du projet, ses EPCI membres et ses "
+                "parents.",
+            ),
+        ] = False,
+        projet: ProjectOption = None,
+    ) -> None:
+        """Produire le rapport « chiffres clés » (PDF ou HTML) d'un ou plusieurs territoires.
+
+        Exemple : observatoire report pm-artois 200072460 --format pdf -p ./demo-artois
+        """
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from observatoire.indicators.build import build
+        from observatoire.project import open_project
+        from observatoire.publish.report import make_reports
+        from observatoire.territories.publish import territories_in_scope
+
+        project = open_project(projet)
+        chosen = [project.territories.get(t) for t in territoires or []]
+        if tous:
+            keys = {t.key for t in chosen}
+            chosen += [t for t in territories_in_scope(project) if t.key not in keys]
+        if not chosen:
+            raise InputError(
+                "indiquez au moins un territoire (ex. observatoire report pm-artois) ou --tous"
+            )
+        build(project)  # incremental: nothing to do when the indicators are up to date
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("Rapports chiffres clés", total=len(chosen))
+            paths = make_reports(
+                project,
+                chosen,
+                fmt=format_,
+                out_dir=sortie,
+                progress=lambda t: progress.advance(task),
+            )
+        for path in paths:
+            console.print(f"  {path}")
+        console.print(f"{len(paths)} rapport(s) écrit(s).")

@@ -5,9 +5,13 @@ editions it reads, the territories and the engine version. An indicator whose fi
 unchanged since the last build is kept as it is; the others (and the derived indicators that
 read them) are recomputed and their rows replaced, in one transaction.
 
-Tables written: ``indicator_values`` (the indicator table of ``architecture.md`` plus
-``members``, ``members_with_value``, ``flags``, ``origin``) and ``indicator_build`` (the
-fingerprint of each indicator).
+Tables written: ``indicator_cells`` (one row per territory, indicator and period: numbers and
+a status code, with integer keys), ``indicator_columns`` and ``indicator_territories`` (the
+dimensions: indicator, period, unit, source, origin, flags; territory id, level, label) and
+``indicator_build`` (the fingerprint of each indicator); ``indicator_values`` is a view joining
+them into the indicator table of ``architecture.md`` (plus ``members``,
+``members_with_value``, ``flags``, ``origin``) — storing the long strings once per column
+and territory keeps a national build fast.
 """
 
 from __future__ import annotations
@@ -18,17 +22,21 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+import duckdb
 import pandas as pd
 
 from observatoire.indicators.catalogue import Indicator, IndicatorCatalogue, indicator_catalogue
-from observatoire.indicators.engine import INDICATOR_COLUMNS, Territories, compute_into
+from observatoire.indicators.engine import VALUES_SELECT, Computed, Territories, compute_into
 from observatoire.indicators.facts import FactSources, build_facts
 from observatoire.project import Project
 from observatoire.territories.publish import load_populations, publish_territories
 from observatoire.warehouse import Warehouse
 
 ENGINE_VERSION = "1"
-VALUE_TABLE = "indicator_values"
+VALUE_TABLE = "indicator_values"  # a view: the indicator table of architecture.md
+CELLS_TABLE = "indicator_cells"  # trow, col, value, numerator, denominator, status code…
+COLUMNS_TABLE = "indicator_columns"  # col → indicator, period, unit, source, origin, flags
+TERRITORIES_TABLE = "indicator_territories"  # trow → territory id, level, label
 STATE_TABLE = "indicator_build"
 
 
@@ -47,7 +55,7 @@ def project_territories(warehouse: Warehouse) -> Territories:
     members = warehouse.query("SELECT territory_id, level, commune AS code FROM territory_communes")
     frame = warehouse.query(
         "SELECT territory_id, level, label AS territory_label FROM territories "
-        "UNION ALL SELECT code, 'commune', nom FROM ref_communes"
+        "UNION ALL SELECT code, 'commune', nom FROM ref_communes ORDER BY level, territory_id"
     )
     return Territories(frame=frame, members=members)
 
@@ -131,7 +139,7 @@ def build(
         report.recomputed = [i.id for i in todo]
         if todo:
             say(f"Calcul de {len(todo)} indicateur(s)")
-            compute_into(
+            computed = compute_into(
                 warehouse.con,
                 catalogue,
                 territories,
@@ -141,21 +149,21 @@ def build(
             )
             say("Écriture de la table des indicateurs")
             state = {**previous, **{i.id: prints[i.id] for i in todo}}
-            _write(warehouse, territories, todo, state, project.settings.cog)
-        report.rows = int(warehouse.query(f"SELECT count(*) AS n FROM {VALUE_TABLE}")["n"][0])
+            _write(warehouse, computed, todo, state, project.settings.cog)
+        report.rows = int(warehouse.query(f"SELECT count(*) AS n FROM {CELLS_TABLE}")["n"][0])
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _current_layout(warehouse: Warehouse) -> bool:
-    existing = warehouse.query(f"SELECT * FROM {VALUE_TABLE} LIMIT 0").columns
-    return set(existing) == set(INDICATOR_COLUMNS)
+    """The cells, their dimensions and the view are all there (not an older layout)."""
+    return {CELLS_TABLE, COLUMNS_TABLE, TERRITORIES_TABLE, VALUE_TABLE} <= set(warehouse.tables())
 
 
 def _previous_state(warehouse: Warehouse) -> dict[str, str]:
     """Fingerprints of the last build, or nothing when the table must be rebuilt whole."""
     tables = warehouse.tables()
-    if STATE_TABLE not in tables or VALUE_TABLE not in tables or not _current_layout(warehouse):
+    if STATE_TABLE not in tables or not _current_layout(warehouse):
         return {}
     state = warehouse.query(f"SELECT indicator_id, fingerprint FROM {STATE_TABLE}")
     return dict(zip(state["indicator_id"], state["fingerprint"], strict=True))
@@ -171,57 +179,74 @@ def _origins(warehouse: Warehouse) -> dict[tuple[str, str], str]:
     return out
 
 
-_FINAL_SQL = """
-SELECT v.territory_id, l.territory_label, v.level, v.indicator_id, v.period, v.value,
-       u.unit, v.numerator, v.denominator, v.status, v.source, {cog} AS cog_vintage,
-       v.members, v.members_with_value, v.flags, v.origin
-FROM _values v
-JOIN _todo_ids USING (indicator_id)
-JOIN _units u USING (indicator_id)
-LEFT JOIN _labels l USING (territory_id, level)
-"""
+def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    row = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = ? "
+        "AND table_schema = 'main'",
+        [name],
+    ).fetchone()
+    if row is not None:
+        con.execute(f"DROP {'VIEW' if row[0] == 'VIEW' else 'TABLE'} {name}")
 
 
 def _write(
-    warehouse: Warehouse,
-    territories: Territories,
-    todo: list[Indicator],
-    state: dict[str, str],
-    cog: int,
+    warehouse: Warehouse, computed: Computed, todo: list[Indicator], state: dict[str, str], cog: int
 ) -> None:
-    """Replace the rows of the recomputed indicators (with their peer ranks), in one
-    transaction; the fingerprints are saved with them."""
+    """Replace the cells of the recomputed indicators, in one transaction, with their
+    dimensions and fingerprints; ``indicator_values`` is a view over them."""
     con = warehouse.con
-    catalogue = indicator_catalogue()
-    temp = {
-        "_todo_ids": pd.DataFrame({"indicator_id": [i.id for i in todo]}),
-        "_units": pd.DataFrame(
-            {
-                "indicator_id": list(catalogue.indicators),
-                "unit": [i.unit for i in catalogue.indicators.values()],
-            }
-        ),
-        "_labels": territories.frame[["territory_id", "level", "territory_label"]],
-    }
-    for name, frame in temp.items():
-        con.register(f"{name}_df", frame)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_df")
-        con.unregister(f"{name}_df")
-    select = _FINAL_SQL.format(cog=int(cog))
     with warehouse.transaction():
-        tables = warehouse.tables()
-        if VALUE_TABLE in tables and not _current_layout(warehouse):
-            con.execute(f"DROP TABLE {VALUE_TABLE}")  # an older layout: rebuilt whole
-            tables.remove(VALUE_TABLE)
-        everything = set(state) <= {i.id for i in todo}
+        tables = set(warehouse.tables())
+        everything = set(state) <= {i.id for i in todo} or not _current_layout(warehouse)
+        offset = 0
+        columns = computed.columns.copy()
+        columns["cog_vintage"] = int(cog)
+        con.register("_new_cells", computed.cells)
+        con.register("_new_columns", columns)
+        con.register("_new_territories", computed.territories)
+        try:
+            if everything:
+                _drop_relation(con, VALUE_TABLE)  # a view, or a table of older versions
+                con.execute(f"CREATE OR REPLACE TABLE {CELLS_TABLE} AS SELECT * FROM _new_cells")
+                con.execute(
+                    f"CREATE OR REPLACE TABLE {COLUMNS_TABLE} AS SELECT * FROM _new_columns"
+                )
+                con.execute(
+                    f"CREATE OR REPLACE TABLE {TERRITORIES_TABLE} AS SELECT * FROM _new_territories"
+                )
+            else:
+                ids = pd.DataFrame({"indicator_id": [i.id for i in todo]})
+                con.register("_todo_ids", ids)
+                con.execute(
+                    f"DELETE FROM {CELLS_TABLE} WHERE col IN (SELECT col FROM {COLUMNS_TABLE} "
+                    "WHERE indicator_id IN (SELECT indicator_id FROM _todo_ids))"
+                )
+                con.execute(
+                    f"DELETE FROM {COLUMNS_TABLE} WHERE indicator_id IN "
+                    "(SELECT indicator_id FROM _todo_ids)"
+                )
+                con.unregister("_todo_ids")
+                row = con.execute(f"SELECT coalesce(max(col) + 1, 0) FROM {COLUMNS_TABLE}")
+                offset = int(row.fetchone()[0])
+                con.execute(
+                    f"INSERT INTO {CELLS_TABLE} SELECT * REPLACE (col + {offset} AS col) "
+                    "FROM _new_cells"
+                )
+                con.execute(
+                    f"INSERT INTO {COLUMNS_TABLE} SELECT * REPLACE (col + {offset} AS col) "
+                    "FROM _new_columns"
+                )
+        finally:
+            for name in ("_new_cells", "_new_columns", "_new_territories"):
+                con.unregister(name)
         if VALUE_TABLE not in tables or everything:
-            con.execute(f"CREATE OR REPLACE TABLE {VALUE_TABLE} AS {select}")
-        else:
-            con.execute(
-                f"DELETE FROM {VALUE_TABLE} WHERE indicator_id IN "
-                "(SELECT indicator_id FROM _todo_ids)"
+            select = VALUES_SELECT.format(
+                cog="c.cog_vintage",
+                cells=CELLS_TABLE,
+                columns=COLUMNS_TABLE,
+                territories=TERRITORIES_TABLE,
             )
-            con.execute(f"INSERT INTO {VALUE_TABLE} BY NAME {select}")
+            con.execute(f"CREATE OR REPLACE VIEW {VALUE_TABLE} AS {select}")
         frame = pd.DataFrame({"indicator_id": list(state), "fingerprint": list(state.values())})
         con.register("_state", frame)
         con.execute(f"CREATE OR REPLACE TABLE {STATE_TABLE} AS SELECT * FROM _state")

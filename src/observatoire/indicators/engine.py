@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from observatoire.indicators import matrix
 from observatoire.indicators.catalogue import Expression, Indicator, IndicatorCatalogue, Term
@@ -310,6 +312,27 @@ def _columns_table(
     return columns.reset_index(drop=True)
 
 
+@dataclass
+class Computed:
+    """A computation: long cells with integer keys and their two dimension tables."""
+
+    cells: pa.Table  # trow, col, value, numerator, denominator, status (code), members, …
+    columns: pd.DataFrame  # col, indicator_id, period, source, origin, flags, unit
+    territories: pd.DataFrame  # trow, territory_id, level, territory_label
+
+
+# The indicator table (architecture.md contract) over the stored cells and dimensions.
+VALUES_SELECT = """
+SELECT t.territory_id, t.territory_label, t.level, c.indicator_id, c.period, v.value,
+       c.unit, v.numerator, v.denominator,
+       ['ok', 'secret', 'incomplete', 'non_additive', 'missing'][v.status + 1] AS status,
+       c.source, {cog} AS cog_vintage, v.members, v.members_with_value, c.flags, c.origin
+FROM {cells} v
+JOIN {columns} c USING (col)
+JOIN {territories} t USING (trow)
+"""
+
+
 def compute_into(
     con: duckdb.DuckDBPyConnection,
     catalogue: IndicatorCatalogue,
@@ -318,10 +341,9 @@ def compute_into(
     *,
     origins: dict[tuple[str, str], str] | None = None,
     sources: FactSources | None = None,
-) -> list[Indicator]:
-    """Compute into the temp table ``_values`` (territory_id, level, indicator_id, period,
-    value, numerator, denominator, status, source, origin, members, members_with_value,
-    flags); returns the indicators computed (the requested ones and their inputs)."""
+) -> Computed:
+    """Compute the requested indicators (and their inputs, kept only when requested) for
+    every territory; statuses are codes of :data:`matrix.STATUS_CODES`."""
     wanted = (
         catalogue.evaluation_order() if indicators is None else _with_inputs(catalogue, indicators)
     )
@@ -342,45 +364,47 @@ def compute_into(
     ]
     grid_territories = territories.frame[["territory_id", "level"]].reset_index(drop=True)
     members = territories.members[["territory_id", "level", "code"]]
-    communes = pd.Index(sorted(set(members["code"])))
+    communes = _commune_order(set(members["code"]))
     values, secret, uncertain = matrix.load_cells(con, cells, communes)
-    comps, ok, any_secret, any_unc, exists = matrix.commune_components(
-        plan_frame, columns, values, secret, uncertain
-    )
+    comps = matrix.commune_components(plan_frame, columns, values, secret, uncertain)
     del values, secret, uncertain
     ms = matrix.membership(grid_territories, members, communes)
     is_commune = (grid_territories["level"] == "commune").to_numpy()
-    result = matrix.evaluate(
-        columns, comps, ok, any_secret, any_unc, exists, ms, len(grid_territories), is_commune
-    )
-    del comps, ok, any_secret, any_unc, exists
+    result = matrix.evaluate(columns, comps, ms, len(grid_territories), is_commune)
+    del comps
     _apply_published(con, base, columns, grid_territories, result)
     derived = [i for i in wanted if i.kind == "derived"]
     columns, result = matrix.derived_columns(derived, columns, result)
     table = matrix.to_arrow(matrix.Grid(grid_territories, columns), result)
-    dims = columns[["indicator_id", "period_key", "source", "origin", "flags"]].copy()
-    dims["col"] = np.arange(len(dims), dtype=np.int32)
-    _register(con, "_cols", dims)
-    trows = grid_territories.assign(trow=np.arange(len(grid_territories), dtype=np.int32))
-    _register(con, "_trows", trows)
-    _register(con, "_codes", pd.DataFrame({"status": matrix.STATUS_CODES, "code": range(5)}))
-    con.register("_long", table)
-    try:
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE _values AS
-            SELECT t.territory_id, t.level, c.indicator_id, c.period_key AS period,
-                   l.value, l.numerator, l.denominator, s.status, c.source, c.origin,
-                   l.members, l.members_with_value, c.flags
-            FROM _long l
-            JOIN _trows t USING (trow)
-            JOIN _cols c USING (col)
-            JOIN _codes s ON s.code = l.status
-            """
-        )
-    finally:
-        con.unregister("_long")
-    return wanted
+    units = {i.id: i.unit for i in catalogue.indicators.values()}
+    dims = columns[["indicator_id", "period_key", "source", "origin", "flags"]].rename(
+        columns={"period_key": "period"}
+    )
+    dims.insert(0, "col", np.arange(len(dims), dtype=np.int32))
+    dims["unit"] = dims["indicator_id"].map(units)
+    keep = set(i.id for i in (indicators or wanted))
+    labels = territories.frame.set_index(["territory_id", "level"])["territory_label"]
+    trows = grid_territories.assign(
+        trow=np.arange(len(grid_territories), dtype=np.int32),
+        territory_label=labels.reindex(pd.MultiIndex.from_frame(grid_territories)).to_numpy(),
+    )[["trow", "territory_id", "level", "territory_label"]]
+    dims = dims[dims["indicator_id"].isin(keep)].reset_index(drop=True)
+    if len(dims) < len(columns):  # inputs computed for derived ones but not requested
+        table = table.filter(pc.is_in(table["col"], value_set=pa.array(dims["col"])))
+    return Computed(table, dims, trows)
+
+
+def _commune_order(codes: set[str]) -> pd.Index:
+    """Communes sorted by région, département, EPCI: the official levels are then contiguous
+    segments of the matrices (summed without copies)."""
+    from observatoire.territories import referential
+
+    ref = referential.communes()
+    ref = ref[ref["code"].isin(codes)].sort_values(
+        ["reg", "dep", "epci", "code"], na_position="last"
+    )
+    extra = sorted(codes - set(ref["code"]))
+    return pd.Index([*ref["code"].tolist(), *extra], dtype=object)
 
 
 def _apply_published(
@@ -429,33 +453,23 @@ def compute(
     sources: FactSources | None = None,
 ) -> pd.DataFrame:
     """The indicator table (``INDICATOR_COLUMNS``) for these indicators and territories."""
-    compute_into(con, catalogue, territories, indicators, origins=origins, sources=sources)
-    ids = [i.id for i in (indicators or catalogue.evaluation_order())]
-    _register(con, "_labels", territories.frame[["territory_id", "level", "territory_label"]])
-    _register(con, "_wanted_ids", pd.DataFrame({"indicator_id": ids}))
-    _register(
-        con,
-        "_units",
-        pd.DataFrame(
-            {
-                "indicator_id": list(catalogue.indicators),
-                "unit": [i.unit for i in catalogue.indicators.values()],
-            }
-        ),
+    computed = compute_into(
+        con, catalogue, territories, indicators, origins=origins, sources=sources
     )
-    table = con.execute(
-        f"""
-        SELECT v.territory_id, l.territory_label, v.level, v.indicator_id, v.period, v.value,
-               u.unit, v.numerator, v.denominator, v.status, v.source,
-               {int(cog_vintage)} AS cog_vintage, v.members, v.members_with_value, v.flags,
-               v.origin
-        FROM _values v
-        JOIN _wanted_ids USING (indicator_id)
-        JOIN _units u USING (indicator_id)
-        LEFT JOIN _labels l USING (territory_id, level)
-        ORDER BY v.indicator_id, v.level, v.territory_id, v.period
-        """
-    ).df()
+    con.register("_c_cells", computed.cells)
+    con.register("_c_columns", computed.columns)
+    con.register("_c_territories", computed.territories)
+    try:
+        sql = VALUES_SELECT.format(
+            cog=int(cog_vintage),
+            cells="_c_cells",
+            columns="_c_columns",
+            territories="_c_territories",
+        )
+        table = con.execute(sql + " ORDER BY indicator_id, level, territory_id, period").df()
+    finally:
+        for name in ("_c_cells", "_c_columns", "_c_territories"):
+            con.unregister(name)
     return table[INDICATOR_COLUMNS]
 
 

@@ -144,12 +144,22 @@ def _bpe_sql(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[str]:
     parts.append(
         "SELECT g.code, v.variable, g.period, coalesce(b.value, 0) AS value, false AS secret, "
         "'ok' AS cog_status, g.dataset, g.vintage "
-        "FROM _bpe_grid g JOIN (SELECT DISTINCT variable, period FROM _bpe_counts) v "
+        "FROM _bpe_grid g JOIN (SELECT DISTINCT variable, period FROM _bpe_counts "
+        "WHERE variable IN (SELECT variable FROM _wanted)) v "
         "ON v.period = g.period "
         "LEFT JOIN _bpe_counts b ON b.code = g.code AND b.variable = v.variable "
         "AND b.period = g.period"
     )
     return parts
+
+
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a temporary table or view of that name, whichever it is."""
+    for kind in ("VIEW", "TABLE"):
+        try:
+            con.execute(f"DROP {kind} IF EXISTS {name}")
+        except duckdb.CatalogException:
+            continue
 
 
 @dataclass
@@ -202,6 +212,7 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
             )
             used.extend(t for t in ("bpe_equipements", "bpe_communes") if t in tables)
     if not parts:
+        _drop(con, "facts")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE facts (code VARCHAR, variable VARCHAR, period VARCHAR, "
             "value DOUBLE, secret BOOLEAN, cog_status VARCHAR, dataset VARCHAR, vintage VARCHAR)"
@@ -210,7 +221,7 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
             used, pd.DataFrame(columns=["variable", "period", "dataset", "vintage", "rows"])
         )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _facts_all AS "
+        "CREATE OR REPLACE TEMP VIEW _facts_all AS "
         + " UNION ALL ".join(f"SELECT * FROM ({p})" for p in parts)
     )
     ranks = pd.DataFrame({"dataset": list(_DATASET_RANK), "rank": list(_DATASET_RANK.values())})
@@ -227,16 +238,16 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
         """
     ).df()
     con.unregister("_rank_df")
-    con.register("_editions_df", editions)
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE facts AS
-        SELECT f.* FROM _facts_all f
-        JOIN _editions_df e USING (variable, period, dataset, vintage)
-        """
-    )
+    _chosen = editions[["variable", "period", "dataset", "vintage"]]
+    con.register("_editions_df", _chosen)
+    con.execute("CREATE OR REPLACE TEMP TABLE _editions AS SELECT * FROM _editions_df")
     con.unregister("_editions_df")
-    con.execute("DROP TABLE _facts_all")
+    # A view: the rows are read once more, by the engine, joined to the cells it needs.
+    _drop(con, "facts")
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW facts AS SELECT f.* FROM _facts_all f "
+        "SEMI JOIN _editions e USING (variable, period, dataset, vintage)"
+    )
     return FactSources(used, editions)
 
 

@@ -21,7 +21,14 @@ import pyarrow as pa
 
 from observatoire.indicators.catalogue import Indicator
 
-COMPONENTS = ("v", "d", "s0", "s1", "f", "t")
+COMPONENTS = (
+    "v",
+    "d",
+    "s0",
+    "s1",
+    "f",
+    "t",
+)  # value/numerator, denominator, stocks, flow, threshold
 STATUS_CODES = ("ok", "secret", "incomplete", "non_additive", "missing")
 OK, SECRET, INCOMPLETE, NON_ADDITIVE, MISSING = range(5)
 # Worst-first order used by derived indicators: missing > secret > non_additive > incomplete.
@@ -91,55 +98,87 @@ def load_cells(
     return values, secret, uncertain
 
 
+@dataclass
+class Components:
+    """Per commune: the sums of every (column, component) used, and per column the flags."""
+
+    keys: list[tuple[int, str]]  # (column, component) of each compact column
+    values: np.ndarray  # communes × len(keys), NaN where a cell is unknown
+    ok: np.ndarray  # communes × columns: every cell known, none secret
+    secret: np.ndarray
+    uncertain: np.ndarray
+    exists: np.ndarray
+
+
 def commune_components(
     plan: pd.DataFrame,
     columns: pd.DataFrame,
     values: np.ndarray,
     secret: np.ndarray,
     uncertain: np.ndarray,
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-    """Per commune and column: component sums, ok, secret, uncertain."""
+) -> Components:
+    """Per commune and column: component sums (compact), ok, secret, uncertain, exists."""
     n, k = values.shape[0], len(columns)
-    comps = {c: np.full((n, k), np.nan) for c in COMPONENTS}
+    groups = list(plan.groupby(["column", "component"], sort=True))
+    compact = np.empty((n, len(groups)))
     known = np.ones((n, k), dtype=bool)
     any_secret = np.zeros((n, k), dtype=bool)
     any_unc = np.zeros((n, k), dtype=bool)
     exists = np.zeros((n, k), dtype=bool)
-    present = np.zeros((n, k), dtype=bool)
-    for (col, component), group in plan.groupby(["column", "component"], sort=False):
+    present = np.zeros(k, dtype=bool)
+    keys = []
+    for position, ((col, component), group) in enumerate(groups):
         cells = group["cell"].to_numpy()
         signs = group["sign"].to_numpy(dtype=float)
-        block = values[:, cells]
-        comps[component][:, col] = block @ signs if len(cells) > 1 else block[:, 0] * signs[0]
-        known[:, col] &= ~np.isnan(block).any(axis=1)
-        any_secret[:, col] |= secret[:, cells].any(axis=1)
-        flags = uncertain[:, cells]
-        any_unc[:, col] |= ((flags & 2) > 0).any(axis=1)
-        exists[:, col] |= ((flags & 4) > 0).any(axis=1)
-        present[:, col] = True
-    ok = known & ~any_secret & present
-    return comps, ok, any_secret, any_unc, exists
+        if len(cells) == 1:
+            block = values[:, cells[0]]
+            compact[:, position] = block * signs[0]
+            known[:, col] &= ~np.isnan(block)
+            any_secret[:, col] |= secret[:, cells[0]]
+            flags = uncertain[:, cells[0]]
+            any_unc[:, col] |= (flags & 2) > 0
+            exists[:, col] |= (flags & 4) > 0
+        else:
+            block = values[:, cells]
+            compact[:, position] = block @ signs
+            known[:, col] &= ~np.isnan(block).any(axis=1)
+            any_secret[:, col] |= secret[:, cells].any(axis=1)
+            flags = uncertain[:, cells]
+            any_unc[:, col] |= ((flags & 2) > 0).any(axis=1)
+            exists[:, col] |= ((flags & 4) > 0).any(axis=1)
+        present[col] = True
+        keys.append((int(col), str(component)))
+    ok = known & ~any_secret & present[None, :]
+    return Components(keys, compact, ok, any_secret, any_unc, exists)
 
 
 @dataclass
 class Membership:
     """How territories (rows of the grid) are made of communes (rows of the matrices)."""
 
-    order: np.ndarray  # commune rows sorted by segment (for official partitions)
-    segments: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # (territory rows, starts, take)
+    # (territory rows, segment starts, commune rows in segment order or None when the
+    # communes are already in that order, one_to_one)
+    segments: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, bool]]
     custom: list[tuple[int, np.ndarray]]  # (territory row, commune rows)
     n_members: np.ndarray
 
 
 def membership(territories: pd.DataFrame, members: pd.DataFrame, communes: pd.Index) -> Membership:
     """Group member rows by territory; official levels (one territory per commune) are
-    summed by contiguous segments, custom and overlapping ones one by one."""
-    rows = pd.Series(np.arange(len(territories)), index=pd.MultiIndex.from_frame(territories))
-    members = members.assign(
-        trow=rows.reindex(pd.MultiIndex.from_frame(members[["territory_id", "level"]])).to_numpy(),
-        crow=communes.get_indexer(members["code"]),
+    summed by contiguous segments (no copy when the communes are sorted that way: order the
+    communes by région, département, EPCI), custom and overlapping ones one by one."""
+    keys = territories["level"].astype(str) + "|" + territories["territory_id"].astype(str)
+    rows = pd.Series(np.arange(len(territories)), index=pd.Index(keys.to_numpy(dtype=object)))
+    member_keys = members["level"].astype(str) + "|" + members["territory_id"].astype(str)
+    members = pd.DataFrame(
+        {
+            "level": members["level"].to_numpy(dtype=object),
+            "trow": rows.reindex(member_keys.to_numpy(dtype=object)).to_numpy(),
+            "crow": communes.get_indexer(members["code"].to_numpy(dtype=object)),
+        }
     )
-    members = members[members["crow"] >= 0]
+    members = members[(members["crow"] >= 0) & members["trow"].notna()]
+    members["trow"] = members["trow"].astype(int)
     n_members = np.zeros(len(territories), dtype=np.int32)
     counts = members.groupby("trow").size()
     n_members[counts.index.to_numpy(dtype=int)] = counts.to_numpy()
@@ -147,21 +186,51 @@ def membership(territories: pd.DataFrame, members: pd.DataFrame, communes: pd.In
     for level, group in members.groupby("level", sort=False):
         partition = not group["crow"].duplicated().any()
         if partition and level != "custom":
-            group = group.sort_values("trow", kind="stable")
+            group = group.sort_values(["trow", "crow"], kind="stable")
             trows = group["trow"].to_numpy(dtype=int)
+            crows = group["crow"].to_numpy(dtype=int)
             starts = np.flatnonzero(np.r_[True, trows[1:] != trows[:-1]])
-            segments.append((trows[starts], starts, group["crow"].to_numpy(dtype=int)))
+            one_to_one = len(starts) == len(trows)
+            if one_to_one:
+                segments.append((trows, starts, crows, True))
+                continue
+            # In commune order, is each territory one contiguous run? Then sum without copy.
+            order = np.argsort(crows, kind="stable")
+            t_sorted, c_sorted = trows[order], crows[order]
+            runs = np.flatnonzero(np.r_[True, t_sorted[1:] != t_sorted[:-1]])
+            if len(runs) == len(starts):
+                whole = len(c_sorted) == len(communes) and bool(np.all(np.diff(c_sorted) == 1))
+                segments.append((t_sorted[runs], runs, None if whole else c_sorted, False))
+            else:
+                segments.append((trows[starts], starts, crows, False))
         else:
             for trow, sub in group.groupby("trow"):
                 custom.append((int(trow), sub["crow"].to_numpy(dtype=int)))
-    return Membership(np.arange(len(communes)), segments, custom, n_members)
+    return Membership(segments, custom, n_members)
 
 
 def aggregate(matrix: np.ndarray, ms: Membership, n_territories: int) -> np.ndarray:
-    """Σ over member communes for every territory (rows) and column."""
-    out = np.zeros((n_territories, matrix.shape[1]), dtype=float)
-    for trows, starts, take in ms.segments:
-        out[trows] = np.add.reduceat(matrix[take], starts, axis=0)
+    """Σ over member communes for every territory (rows) and column.
+
+    Levels contiguous in the commune order (départements, régions, France when the communes
+    are sorted by région and département) are summed from the finest such level already
+    summed when their boundaries nest (régions from départements), not from the communes."""
+    out = np.zeros((n_territories, matrix.shape[1]), dtype=matrix.dtype)
+    finest: tuple[np.ndarray, np.ndarray] | None = None  # (segment starts, territory rows)
+    order = sorted(range(len(ms.segments)), key=lambda i: -len(ms.segments[i][1]))
+    for index in order:
+        trows, starts, crows, one_to_one = ms.segments[index]
+        if one_to_one:
+            out[trows] = matrix[crows]
+        elif crows is None:
+            if finest is not None and np.isin(starts, finest[0]).all():
+                positions = np.searchsorted(finest[0], starts)
+                out[trows] = np.add.reduceat(out[finest[1]], positions, axis=0)
+            else:
+                out[trows] = np.add.reduceat(matrix, starts, axis=0)
+                finest = (starts, trows)
+        else:
+            out[trows] = np.add.reduceat(matrix[crows], starts, axis=0)
     for trow, crows in ms.custom:
         out[trow] = matrix[crows].sum(axis=0)
     return out
@@ -169,70 +238,98 @@ def aggregate(matrix: np.ndarray, ms: Membership, n_territories: int) -> np.ndar
 
 def evaluate(
     columns: pd.DataFrame,
-    comps: dict[str, np.ndarray],
-    ok: np.ndarray,
-    secret: np.ndarray,
-    uncertain: np.ndarray,
-    exists: np.ndarray,
+    comps: Components,
     ms: Membership,
     n_territories: int,
     is_commune_level: np.ndarray,
 ) -> Result:
     """Sums over members, statuses and the kinds' formulas, for every territory × column."""
-    sums = {c: aggregate(np.where(ok, comps[c], 0.0), ms, n_territories) for c in COMPONENTS}
-    n_ok = aggregate(ok.astype(float), ms, n_territories)
-    n_secret = aggregate(secret.astype(float), ms, n_territories)
-    n_unc = aggregate((ok & uncertain).astype(float), ms, n_territories)
-    n_members = ms.n_members.astype(float)[:, None]
+    k = len(columns)
+    key_cols = np.array([c for c, _ in comps.keys], dtype=int)
+    usable = np.where(comps.ok[:, key_cols], comps.values, 0.0)
+    summed = aggregate(usable, ms, n_territories)
+    del usable
+    flags = np.concatenate(
+        [comps.ok, comps.secret, comps.ok & comps.uncertain, comps.exists], axis=1
+    ).astype(np.int32)
+    counted = aggregate(flags, ms, n_territories)
+    del flags
+    n_ok, n_secret, n_unc, n_exists = (counted[:, i * k : (i + 1) * k] for i in range(4))
+    position = {key: n for n, key in enumerate(comps.keys)}
+    n_members = ms.n_members[:, None]
     status = np.where(
         n_ok == 0,
         np.where(n_secret > 0, SECRET, MISSING),
         np.where((n_ok == n_members) & (n_unc == 0), OK, INCOMPLETE),
     ).astype(np.int8)
-    kind = columns["kind"].to_numpy()[None, :]
-    measure = columns["measure"].to_numpy()[None, :]
-    scale = columns["scale"].to_numpy(dtype=float)[None, :]
-    years = columns["years"].to_numpy(dtype=float)[None, :]
-    threshold = columns["threshold_min"].to_numpy(dtype=float)[None, :]
-    v, d, s0, s1, f, t = (sums[c] for c in COMPONENTS)
+    value = np.full((n_territories, k), np.nan)
+    numerator = np.full((n_territories, k), np.nan)
+    denominator = np.full((n_territories, k), np.nan)
+    total = np.zeros(k, dtype=bool)
+
+    def part(cols: np.ndarray, component: str) -> np.ndarray:
+        return summed[:, [position[(int(c), component)] for c in cols]]
+
+    kinds = columns["kind"].to_numpy()
+    measures = columns["measure"].to_numpy()
+    scale = columns["scale"].to_numpy(dtype=float)
+    years = columns["years"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(d != 0, v / d * scale, np.nan)
-        rate = np.where((s0 > 0) & (s1 >= 0), (np.power(s1 / s0, 1.0 / years) - 1.0) * 100, np.nan)
-        log_mean = np.where((s0 > 0) & (s1 > 0) & (s0 != s1), (s1 - s0) / np.log(s1 / s0), s0)
-        person_years = log_mean * years
-        flow_rate = np.where(person_years > 0, f / person_years * scale, np.nan)
-    is_count = np.isin(kind, ("count", "non_additive"))
-    growth = kind == "growth"
-    value = np.select(
-        [is_count, kind == "ratio", growth & (measure == "rate"), growth & (measure == "change")],
-        [v, ratio, rate, s1 - s0],
-        default=flow_rate,
-    )
-    numerator = np.select(
-        [is_count | (kind == "ratio"), growth & (measure == "flow_rate"), growth],
-        [v, f, s1],
-        np.nan,
-    )
-    denominator = np.select(
-        [kind == "ratio", growth & (measure == "flow_rate"), growth], [d, person_years, s0], np.nan
-    )
-    below = ~np.isnan(threshold) & (np.nan_to_num(t) < threshold) & (status != MISSING)
-    status = np.where(below, SECRET, status).astype(np.int8)
-    non_additive = (kind == "non_additive") & ~is_commune_level[:, None]
-    status = np.where(non_additive, NON_ADDITIVE, status).astype(np.int8)
+        cols = np.flatnonzero(np.isin(kinds, ("count", "non_additive")))
+        if len(cols):
+            v = part(cols, "v")
+            value[:, cols], numerator[:, cols] = v, v
+            total[cols] = True
+        cols = np.flatnonzero(kinds == "ratio")
+        if len(cols):
+            v, d = part(cols, "v"), part(cols, "d")
+            value[:, cols] = np.where(d != 0, v / d * scale[cols], np.nan)
+            numerator[:, cols], denominator[:, cols] = v, d
+        growth = kinds == "growth"
+        cols = np.flatnonzero(growth & (measures == "rate"))
+        if len(cols):
+            s0, s1 = part(cols, "s0"), part(cols, "s1")
+            ok = (s0 > 0) & (s1 >= 0)
+            value[:, cols] = np.where(ok, (np.power(s1 / s0, 1.0 / years[cols]) - 1) * 100, np.nan)
+            numerator[:, cols], denominator[:, cols] = s1, s0
+        cols = np.flatnonzero(growth & (measures == "change"))
+        if len(cols):
+            s0, s1 = part(cols, "s0"), part(cols, "s1")
+            value[:, cols], numerator[:, cols], denominator[:, cols] = s1 - s0, s1, s0
+            total[cols] = True
+        cols = np.flatnonzero(growth & (measures == "flow_rate"))
+        if len(cols):
+            s0, s1, f = part(cols, "s0"), part(cols, "s1"), part(cols, "f")
+            log_mean = np.where((s0 > 0) & (s1 > 0) & (s0 != s1), (s1 - s0) / np.log(s1 / s0), s0)
+            person_years = log_mean * years[cols]
+            value[:, cols] = np.where(person_years > 0, f / person_years * scale[cols], np.nan)
+            numerator[:, cols], denominator[:, cols] = f, person_years
+    threshold = columns["threshold_min"].to_numpy(dtype=float)
+    cols = np.flatnonzero(~np.isnan(threshold))
+    if len(cols):
+        t = np.nan_to_num(part(cols, "t"))
+        below = (t < threshold[cols]) & (status[:, cols] != MISSING)
+        status[:, cols] = np.where(below, SECRET, status[:, cols])
+    na_cols = np.flatnonzero(kinds == "non_additive")
+    if len(na_cols):
+        sub = status[:, na_cols]
+        sub[~is_commune_level] = NON_ADDITIVE
+        status[:, na_cols] = sub
+    non_additive = np.zeros((n_territories, k), dtype=bool)
+    non_additive[np.ix_(~is_commune_level, na_cols)] = True
     # A partial sum is an under-count: totals of incomplete territories are withheld, while
     # rates of the covered members are kept (status ``incomplete``, with the coverage).
-    total = is_count | (growth & (measure == "change"))
-    hide = ~np.isin(status, (OK, INCOMPLETE)) | (total & (status == INCOMPLETE))
+    kept = (status == OK) | (status == INCOMPLETE)
+    hide = ~kept | (total[None, :] & (status == INCOMPLETE))
     # A ratio with a zero denominator (0/0 shares) has no value: never "ok" without one.
-    undefined = ~hide & ~np.isfinite(value) & ~total
-    status = np.where(undefined, MISSING, status).astype(np.int8)
+    undefined = ~hide & ~np.isfinite(value) & ~total[None, :]
+    status[undefined] = MISSING
     hide |= undefined
-    value = np.where(hide | ~np.isfinite(value), np.nan, value)
-    numerator = np.where(hide | non_additive, np.nan, numerator)
-    denominator = np.where(hide | non_additive, np.nan, denominator)
+    value[hide] = np.nan
+    numerator[hide | non_additive] = np.nan
+    denominator[hide | non_additive] = np.nan
     with_value = np.where(non_additive, 0, n_ok).astype(np.int32)
-    present = aggregate(exists.astype(float), ms, n_territories) > 0
+    present = n_exists > 0
     return Result(value, numerator, denominator, status, ms.n_members, with_value, present)
 
 
@@ -253,66 +350,79 @@ def derived_columns(
     Expressions were validated on load (indicator ids, numbers, + - * / and parentheses):
     they are evaluated on NumPy arrays with no builtins available."""
     position = {(r.indicator_id, r.period_key): i for i, r in enumerate(columns.itertuples())}
-    new_rows, values, statuses, with_values = [], [], [], []
-    for ind in indicators:
+    planned: list[tuple[Indicator, str]] = []
+    known = set(position)
+    for ind in indicators:  # in evaluation order: inputs first
         periods = None
         for dep in ind.inputs:
-            have = {p for (i, p) in position if i == dep}
+            have = {p for (i, p) in known if i == dep}
             periods = have if periods is None else periods & have
         for period in sorted(periods or ()):
-            cols = {dep: position[(dep, period)] for dep in ind.inputs}
-            env = {dep: result.value[:, c] for dep, c in cols.items()}
-            with np.errstate(divide="ignore", invalid="ignore"):
-                value = eval(compile(ind.expression, ind.id, "eval"), {"__builtins__": {}}, env)
-            status = worst_status([result.status[:, c] for c in cols.values()])
-            value = np.where(np.isin(status, (OK, INCOMPLETE)) & np.isfinite(value), value, np.nan)
-            first = columns.iloc[next(iter(cols.values()))]
-            new_rows.append(
-                {
-                    **{k: first[k] for k in columns.columns},
-                    "indicator_id": ind.id,
-                    "kind": "derived",
-                    "source": " ; ".join(
-                        sorted(
-                            {
-                                s
-                                for c in cols.values()
-                                for s in str(columns.iloc[c]["source"]).split(" ; ")
-                                if s
-                            }
-                        )
-                    ),
-                    "origin": "simulated"
-                    if any(columns.iloc[c]["origin"] == "simulated" for c in cols.values())
-                    else "real",
-                    "flags": next(
-                        (
-                            columns.iloc[c]["flags"]
-                            for c in cols.values()
-                            if columns.iloc[c]["flags"]
-                        ),
-                        "",
-                    ),
-                }
-            )
-            values.append(value)
-            statuses.append(status)
-            with_values.append(np.min([result.with_value[:, c] for c in cols.values()], axis=0))
-            position[(ind.id, period)] = len(columns) + len(new_rows) - 1
-            # make the new column visible to later derived indicators
-            result = Result(
-                np.column_stack([result.value, value]),
-                np.column_stack([result.numerator, np.full(len(value), np.nan)]),
-                np.column_stack([result.denominator, np.full(len(value), np.nan)]),
-                np.column_stack([result.status, status]).astype(np.int8),
-                result.members,
-                np.column_stack([result.with_value, with_values[-1]]),
-                np.column_stack(
-                    [result.present, np.all([result.present[:, c] for c in cols.values()], axis=0)]
-                ),
-            )
-            columns = pd.concat([columns, pd.DataFrame([new_rows[-1]])], ignore_index=True)
-            new_rows.clear()
+            planned.append((ind, period))
+            known.add((ind.id, period))
+    if not planned:
+        return columns, result
+    n, k = result.value.shape
+    extra = len(planned)
+
+    def grow(matrix: np.ndarray, fill: object) -> np.ndarray:
+        out = np.empty((n, k + extra), dtype=matrix.dtype)
+        out[:, :k] = matrix
+        out[:, k:] = fill
+        return out
+
+    value = grow(result.value, np.nan)
+    status = grow(result.status, MISSING)
+    with_value = grow(result.with_value, 0)
+    present = grow(result.present, False)
+    rows = []
+    sources = columns["source"].astype(str).tolist()
+    origins = columns["origin"].astype(str).tolist()
+    flags = columns["flags"].astype(str).tolist()
+    for offset, (ind, period) in enumerate(planned):
+        col = k + offset
+        cols = {dep: position[(dep, period)] for dep in ind.inputs}
+        env = {dep: value[:, c] for dep, c in cols.items()}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            computed = eval(compile(ind.expression, ind.id, "eval"), {"__builtins__": {}}, env)
+        worst = worst_status([status[:, c] for c in cols.values()])
+        good = np.isin(worst, (OK, INCOMPLETE)) & np.isfinite(computed)
+        value[:, col] = np.where(good, computed, np.nan)
+        status[:, col] = worst
+        with_value[:, col] = np.min([with_value[:, c] for c in cols.values()], axis=0)
+        present[:, col] = np.all([present[:, c] for c in cols.values()], axis=0)
+        position[(ind.id, period)] = col
+        first = next(iter(cols.values()))
+        source = " ; ".join(
+            sorted({x for c in cols.values() for x in sources[c].split(" ; ") if x})
+        )
+        origin = "simulated" if any(origins[c] == "simulated" for c in cols.values()) else "real"
+        flag = next((flags[c] for c in cols.values() if flags[c]), "")
+        sources.append(source)
+        origins.append(origin)
+        flags.append(flag)
+        rows.append(
+            {
+                **columns.iloc[first].to_dict(),
+                "indicator_id": ind.id,
+                "period_key": period,
+                "kind": "derived",
+                "source": source,
+                "origin": origin,
+                "flags": flag,
+            }
+        )
+    columns = pd.concat([columns, pd.DataFrame(rows)], ignore_index=True)
+    nan_block = np.full((n, extra), np.nan)
+    result = Result(
+        value,
+        np.concatenate([result.numerator, nan_block], axis=1),
+        np.concatenate([result.denominator, nan_block], axis=1),
+        status,
+        result.members,
+        with_value,
+        present,
+    )
     return columns, result
 
 

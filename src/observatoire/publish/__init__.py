@@ -1,0 +1,1 @@
+"""Publications: French typography helpers and Vega-Lite chart specifications."""

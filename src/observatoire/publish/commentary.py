@@ -1,0 +1,237 @@
+"""Factual commentary of a report chapter, generated from the figures by templates.
+
+Every sentence is built from values of the indicator table (never invented): when a figure
+is missing, secret or not comparable, its sentence is left out or says so. The verb follows
+the sign of the figure (« progresse », « baisse », « est stable » under half the last shown
+decimal), the comparison names the parent territory with a level noun (« dans le
+département (Pas-de-Calais) »).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from observatoire.publish.fmt import fr_between, fr_number, fr_points, fr_value
+
+LEVEL_PLACES = {
+    "commune": "dans la commune",
+    "epci": "dans l'intercommunalité",
+    "departement": "dans le département",
+    "region": "dans la région",
+    "france": "en France",
+    "custom": "dans le territoire",
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One value of the indicator table, as the commentary needs it."""
+
+    indicator_id: str
+    territory: str
+    level: str
+    period: str
+    value: float | None
+    status: str
+    unit: str
+    decimals: int
+
+    @property
+    def usable(self) -> bool:
+        return self.value is not None and self.status in ("ok", "incomplete")
+
+
+Lookup = Callable[[str, str | None], "Figure | None"]  # (indicator, territory key) → figure
+
+
+def place(figure: Figure) -> str:
+    """« dans le département (Pas-de-Calais) », « en France »."""
+    noun = LEVEL_PLACES.get(figure.level, "dans")
+    return noun if figure.level == "france" else f"{noun} ({figure.territory})"
+
+
+def trend_verb(value: float, decimals: int, feminine: bool = True) -> str:
+    if abs(value) < 0.5 * 10 ** (-decimals):
+        return "est stable"
+    return "progresse" if value > 0 else "baisse"
+
+
+def _compare_word(value: float, other: float, decimals: int) -> str:
+    if abs(value - other) < 0.5 * 10 ** (-decimals):
+        return "au même niveau que"
+    return "au-dessus de" if value > other else "en dessous de"
+
+
+def evolution_population(get: Lookup, parent: str | None) -> str | None:
+    rate = get("tcam_population", None)
+    if rate is None or not rate.usable:
+        return None
+    text = (
+        f"La population {trend_verb(rate.value, 2)}"
+        + (f" de {fr_number(abs(rate.value), 2)} % par an" if abs(rate.value) >= 0.005 else "")
+        + f" {fr_between(rate.period)}"
+    ).replace(" %", "\u00a0%")
+    other = get("tcam_population", parent) if parent else None
+    if other is not None and other.usable:
+        verb = trend_verb(other.value, 2)
+        amount = (
+            f" de {fr_number(abs(other.value), 2)}\u00a0% par an"
+            if abs(other.value) >= 0.005
+            else ""
+        )
+        text += f", quand elle {verb}{amount} {place(other)}"
+    return text + "."
+
+
+def composantes(get: Lookup, parent: str | None) -> str | None:
+    natural = get("taux_solde_naturel", None)
+    migration = get("taux_solde_migratoire", None)
+    if natural is None or migration is None or not (natural.usable and migration.usable):
+        return None
+    return (
+        f"Entre {natural.period.replace('-', ' et ')}, le solde naturel contribue pour "
+        f"{fr_points(natural.value, 2)} par an à l'évolution et le solde apparent des "
+        f"entrées-sorties pour {fr_points(migration.value, 2)} par an."
+    )
+
+
+def _share_sentence(
+    indicator: str, subject: str, get: Lookup, parent: str | None, suffix: str = ""
+) -> str | None:
+    figure = get(indicator, None)
+    if figure is None or not figure.usable:
+        return None
+    shown = fr_value(figure.value, figure.unit, figure.decimals)
+    text = f"{subject} {shown}{suffix} en {figure.period}"
+    other = get(indicator, parent) if parent else None
+    if other is not None and other.usable:
+        text += (
+            f", {_compare_word(figure.value, other.value, figure.decimals)} la valeur observée "
+            f"{place(other)} ({fr_value(other.value, other.unit, other.decimals)})"
+        )
+    return text + "."
+
+
+def vieillissement(get: Lookup, parent: str | None) -> str | None:
+    return _share_sentence(
+        "part_65p",
+        "Les personnes de 65 ans ou plus représentent",
+        get,
+        parent,
+        " de la population",
+    )
+
+
+def vacance(get: Lookup, parent: str | None) -> str | None:
+    return _share_sentence(
+        "part_logements_vacants",
+        "Les logements vacants représentent",
+        get,
+        parent,
+        " du parc",
+    )
+
+
+def proprietaires(get: Lookup, parent: str | None) -> str | None:
+    return _share_sentence(
+        "part_proprietaires",
+        "Les propriétaires occupent",
+        get,
+        parent,
+        " des résidences principales",
+    )
+
+
+def chomage(get: Lookup, parent: str | None) -> str | None:
+    return _share_sentence(
+        "taux_chomage_1564",
+        "Le taux de chômage des 15-64 ans au sens du recensement s'établit à",
+        get,
+        parent,
+    )
+
+
+def concentration_emploi(get: Lookup, parent: str | None) -> str | None:
+    figure = get("indicateur_concentration_emploi", None)
+    if figure is None or not figure.usable:
+        return None
+    role = (
+        "un pôle d'emploi (plus d'emplois que d'actifs occupés résidents)"
+        if figure.value > 100
+        else "une fonction plutôt résidentielle (moins d'emplois que d'actifs occupés résidents)"
+    )
+    return (
+        f"Avec {fr_number(figure.value, 1)} emplois pour 100 actifs occupés résidents en "
+        f"{figure.period}, le territoire est {role}."
+    )
+
+
+def revenu_median(get: Lookup, parent: str | None) -> str | None:
+    figure = get("mediane_niveau_vie", None)
+    other = get("mediane_niveau_vie", parent) if parent else None
+    if figure is None:
+        return None
+    if figure.status == "non_additive":
+        text = (
+            "La médiane du niveau de vie ne se calcule pas par agrégation des communes : elle "
+            "n'est pas publiée pour ce territoire"
+        )
+        if other is not None and other.usable:
+            text += (
+                f" ; elle est de {fr_value(other.value, other.unit, other.decimals)} en "
+                f"{other.period} {place(other)}"
+            )
+        return text + "."
+    return _share_sentence("mediane_niveau_vie", "La médiane du niveau de vie atteint", get, parent)
+
+
+def pauvrete(get: Lookup, parent: str | None) -> str | None:
+    figure = get("taux_pauvrete", None)
+    if figure is not None and figure.status == "non_additive":
+        return (
+            "Le taux de pauvreté, non additif, n'est pas calculable pour un regroupement de "
+            "communes (jamais une moyenne des taux communaux)."
+        )
+    return _share_sentence("taux_pauvrete", "Le taux de pauvreté s'élève à", get, parent)
+
+
+def equipement(get: Lookup, parent: str | None) -> str | None:
+    return _share_sentence(
+        "taux_equipements", "Le territoire compte", get, parent, " équipements recensés"
+    )
+
+
+def etablissements(get: Lookup, parent: str | None) -> str | None:
+    return _share_sentence(
+        "part_etablissements_commerce_services",
+        "Le commerce, les transports et les services regroupent",
+        get,
+        parent,
+        " des établissements actifs",
+    )
+
+
+TEMPLATES: dict[str, Callable[[Lookup, str | None], str | None]] = {
+    "evolution_population": evolution_population,
+    "composantes": composantes,
+    "vieillissement": vieillissement,
+    "vacance": vacance,
+    "proprietaires": proprietaires,
+    "chomage": chomage,
+    "concentration_emploi": concentration_emploi,
+    "revenu_median": revenu_median,
+    "pauvrete": pauvrete,
+    "equipement": equipement,
+    "etablissements": etablissements,
+}
+
+
+def comment(names: list[str], get: Lookup, parent: str | None) -> list[str]:
+    """The sentences of these templates that the figures allow."""
+    sentences = []
+    for name in names:
+        sentence = TEMPLATES[name](get, parent)
+        if sentence:
+            sentences.append(sentence)
+    return sentences
