@@ -220,3 +220,32 @@ def test_parts_of_one_vintage_replace_only_themselves(tmp_path: Path) -> None:
         lineage = wh.lineage()
     assert counts.set_index("part")["n"].to_dict() == {"01.csv": 2, "62.csv": 4}
     assert sorted(lineage["part"]) == ["01.csv", "62.csv"]
+
+
+def test_lineage_keeps_the_source_of_every_kind_of_batch(tmp_path) -> None:
+    import pyarrow as pa
+
+    from observatoire.warehouse import Warehouse
+
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        frame = pd.DataFrame({"code": ["01001"], "value": [1.0]})
+        wh.load(
+            frame,
+            dataset="a",
+            vintage=2020,
+            table="t",
+            sha256="1",
+            origin="real",
+            source="fichier-a.csv",
+        )
+        wh.load(
+            [pa.Table.from_pandas(frame)],
+            dataset="b",
+            vintage=2020,
+            table="t",
+            sha256="2",
+            origin="real",
+            source="fichier-b.csv",
+        )
+        sources = dict(zip(wh.lineage()["dataset"], wh.lineage()["source"], strict=True))
+    assert sources == {"a": "fichier-a.csv", "b": "fichier-b.csv"}

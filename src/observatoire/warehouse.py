@@ -227,7 +227,7 @@ class Warehouse:
                     names = list(frame.relations)
                     for name, relation in frame.relations.items():
                         con.register(name, relation)
-                    source = (
+                    select_sql = (
                         f"SELECT *, {_literal(dataset)} AS dataset, {_literal(vintage)} AS vintage"
                         f", {_literal(part)} AS part FROM ({frame.select})"
                     )
@@ -235,7 +235,7 @@ class Warehouse:
                 elif isinstance(frame, pa.Table):
                     names = ["_batch"]
                     con.register("_batch", frame)
-                    source = (
+                    select_sql = (
                         f"SELECT *, {_literal(dataset)} AS dataset, {_literal(vintage)} AS vintage"
                         f", {_literal(part)} AS part FROM _batch"
                     )
@@ -245,11 +245,11 @@ class Warehouse:
                     con.register(
                         "_batch", frame.assign(dataset=dataset, vintage=vintage, part=part)
                     )
-                    source = "SELECT * FROM _batch"
+                    select_sql = "SELECT * FROM _batch"
                     count = len(frame)
                 try:
                     if not exists:
-                        con.execute(f'CREATE TABLE "{table}" AS {source}')
+                        con.execute(f'CREATE TABLE "{table}" AS {select_sql}')
                         exists = True
                     else:
                         if first:
@@ -258,7 +258,7 @@ class Warehouse:
                                 "AND part = ?",
                                 [dataset, vintage, part],
                             )
-                        con.execute(f'INSERT INTO "{table}" BY NAME {source}')
+                        con.execute(f'INSERT INTO "{table}" BY NAME {select_sql}')
                 except duckdb.Error as exc:
                     raise WarehouseError(
                         f"chargement de « {dataset} » {vintage} refusé par l'entrepôt : {exc} ; "
