@@ -144,6 +144,9 @@ def test_demo_indicators_from_simulated_sources_say_so(demo) -> None:
     kinds = {row[0]: row[3] for row in sources[1:]}
     assert kinds["taux_chomage_1564"] == "SIMULÉES"
     assert kinds["population_legale"] == "réelles"
+    report = demo.outputs[3][0].read_text(encoding="utf-8")
+    assert "Pôle Métropolitain de l'Artois" in report
+    assert "Données simulées" in report
 
 
 def test_demo_command_prints_what_it_built(tmp_path: Path) -> None:

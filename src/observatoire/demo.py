@@ -26,6 +26,7 @@ from observatoire.indicators.catalogue import indicator_catalogue
 from observatoire.indicators.export import export
 from observatoire.indicators.select import read_values
 from observatoire.project import Project, init_project, open_project
+from observatoire.publish.report import make_reports
 from observatoire.settings import SETTINGS_FILE, TERRITORIES_FILE
 from observatoire.territories import referential
 from observatoire.territories.perimeters import Territory
@@ -201,7 +202,7 @@ def run_demo(
         summary.populations = populations.reset_index(drop=True)
         progress.advance(task)
 
-        progress.update(task, description="Exports (CSV, GeoPackage, Excel)")
+        progress.update(task, description="Exports (CSV, GeoPackage, Excel, rapport)")
         catalogue = indicator_catalogue()
         csv_path = settings.output_dir / "indicateurs.csv"
         export(table, csv_path, "csv", catalogue=catalogue)
@@ -214,6 +215,19 @@ def run_demo(
         xlsx_path = settings.output_dir / "chiffres-cles.xlsx"
         export(table, xlsx_path, "xlsx", catalogue=catalogue, lineage=lineage)
         summary.outputs.append((xlsx_path, "chiffres clés par thème, définitions et sources"))
+        (report_path,) = make_reports(
+            project,
+            [project.territories.get("pm-artois")],
+            fmt="html",
+            out_dir=settings.output_dir / "rapports",
+        )
+        summary.outputs.append(
+            (
+                report_path,
+                "rapport « chiffres clés » du Pôle métropolitain (HTML ; PDF : "
+                "observatoire report pm-artois)",
+            )
+        )
         progress.advance(task)
     return summary
 
