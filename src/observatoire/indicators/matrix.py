@@ -71,15 +71,20 @@ def load_cells(
     uncertain = np.zeros((n, m), dtype=np.int8)
     if m == 0:
         return values, secret, uncertain
-    con.register("_cells_df", cells[["variable", "period", "cell"]])
+    # The cells carry their chosen edition: one join selects the rows, no second filter.
+    keyed = cells[["variable", "period", "cell"]].merge(
+        con.execute("SELECT * FROM _editions").df(), on=["variable", "period"], how="left"
+    )
+    con.register("_cells_df", keyed)
     con.register("_communes_df", pd.DataFrame({"code": communes, "row": np.arange(n)}))
     try:
         got = con.execute(
             """
             SELECT c.row, k.cell, f.value, coalesce(f.secret, false) AS secret,
                    coalesce(f.cog_status IN ('incomplete', 'split', 'scission'), false) AS unc
-            FROM facts f
+            FROM _facts_all f
             JOIN _cells_df k ON k.variable = f.variable AND k.period = f.period
+                            AND k.dataset = f.dataset AND k.vintage = f.vintage
             JOIN _communes_df c ON c.code = f.code
             """
         ).fetchnumpy()
