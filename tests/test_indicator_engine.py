@@ -342,3 +342,49 @@ def test_build_recomputes_only_what_changed(tmp_path: Path) -> None:
         rows["indicator_id"]
     )
     assert set(rows.loc[rows["indicator_id"] != "population_legale", "origin"]) == {"simulated"}
+
+
+def test_new_territory_and_stale_ids_never_shift_stored_values(tmp_path: Path) -> None:
+    from observatoire.indicators.build import STATE_TABLE, VALUE_TABLE, build
+    from observatoire.loading import load_paths
+    from observatoire.project import init_project, open_project
+    from observatoire.sources.synthetic import simulate
+    from observatoire.territories import referential
+    from observatoire.warehouse import Warehouse
+
+    init_project(tmp_path / "p", example="artois")
+    project = open_project(tmp_path / "p")
+    communes = sorted(referential.communes().query("epci == '200072460'")["code"])
+    files = simulate(tmp_path / "rp", communes=communes, vintages=[2021], datasets=["rp_logement"])
+    load_paths(project, files.paths)
+    build(project)
+
+    def pm_value() -> float:
+        with Warehouse(project.settings.warehouse_path, read_only=True) as wh:
+            return float(
+                wh.query(
+                    f"SELECT value FROM {VALUE_TABLE} WHERE territory_id = '200072460' "
+                    "AND indicator_id = 'logements' AND period = '2021'"
+                )["value"].iloc[0]
+            )
+
+    before = pm_value()
+    assert before > 0
+    with Warehouse(project.settings.warehouse_path) as wh:  # an id a former version knew
+        wh.con.execute(f"INSERT INTO {STATE_TABLE} VALUES ('ancien_indicateur', 'x')")
+    path = project.settings.territories_path
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + '\n  - id: aaa-nouveau\n    nom: Nouveau\n    communes: ["62119"]\n',
+        encoding="utf-8",
+    )
+    project = open_project(tmp_path / "p")
+    build(project)
+    assert pm_value() == before
+    with Warehouse(project.settings.warehouse_path, read_only=True) as wh:
+        new = wh.query(
+            f"SELECT value FROM {VALUE_TABLE} WHERE territory_id = 'aaa-nouveau' "
+            "AND indicator_id = 'logements' AND period = '2021'"
+        )
+        stale = wh.query(f"SELECT * FROM {STATE_TABLE} WHERE indicator_id = 'ancien_indicateur'")
+    assert len(new) == 1 and stale.empty

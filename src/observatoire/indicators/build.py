@@ -129,7 +129,12 @@ def build(
         sources = build_facts(warehouse.con, variables)
         prints = _fingerprints(warehouse, catalogue, _territory_hash(territories), sources)
         previous = {} if force else _previous_state(warehouse)
-        wanted = set(only) if only else set(catalogue.indicators)
+        # Ids no longer in the catalogue are forgotten (their cells are dropped on write);
+        # stored cells are keyed by territory row: other territories → recompute everything.
+        previous = {k: v for k, v in previous.items() if k in catalogue.indicators}
+        if previous and _territories_changed(warehouse, territories):
+            previous = {}
+        wanted = set(only) if only and previous else set(catalogue.indicators)
         todo = [
             i
             for i in catalogue.evaluation_order()
@@ -153,6 +158,19 @@ def build(
         report.rows = int(warehouse.query(f"SELECT count(*) AS n FROM {CELLS_TABLE}")["n"][0])
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _territories_changed(warehouse: Warehouse, territories: Territories) -> bool:
+    """Whether the stored territory rows differ from the project's current ones."""
+    if TERRITORIES_TABLE not in warehouse.tables():
+        return True
+    stored = warehouse.query(
+        f"SELECT territory_id, level, territory_label FROM {TERRITORIES_TABLE} ORDER BY trow"
+    )
+    current = territories.frame[["territory_id", "level", "territory_label"]].reset_index(drop=True)
+    if len(stored) != len(current):
+        return True
+    return not stored.astype(str).equals(current.astype(str))
 
 
 def _current_layout(warehouse: Warehouse) -> bool:
@@ -197,7 +215,8 @@ def _write(
     con = warehouse.con
     with warehouse.transaction():
         tables = set(warehouse.tables())
-        everything = set(state) <= {i.id for i in todo} or not _current_layout(warehouse)
+        everything = set(indicator_catalogue().indicators) <= {i.id for i in todo}
+        everything = everything or not _current_layout(warehouse)
         offset = 0
         columns = computed.columns.copy()
         columns["cog_vintage"] = int(cog)
@@ -215,7 +234,13 @@ def _write(
                     f"CREATE OR REPLACE TABLE {TERRITORIES_TABLE} AS SELECT * FROM _new_territories"
                 )
             else:
-                ids = pd.DataFrame({"indicator_id": [i.id for i in todo]})
+                # The recomputed ones, and ids that left the catalogue.
+                gone = set(
+                    warehouse.query(f"SELECT DISTINCT indicator_id FROM {COLUMNS_TABLE}")[
+                        "indicator_id"
+                    ]
+                ) - set(indicator_catalogue().indicators)
+                ids = pd.DataFrame({"indicator_id": [i.id for i in todo] + sorted(gone)})
                 con.register("_todo_ids", ids)
                 con.execute(
                     f"DELETE FROM {CELLS_TABLE} WHERE col IN (SELECT col FROM {COLUMNS_TABLE} "
