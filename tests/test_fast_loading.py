@@ -163,3 +163,21 @@ def test_dgfip_vintage_read_from_every_line(simulated, tmp_path: Path) -> None:
     assert vintages == ["2021-2022"] and lineage["vintage"].tolist() == ["2021-2022"]
     (again,) = load_paths(project, [path])
     assert again.skipped
+
+
+def test_a_corrupt_zip_member_is_named_and_nothing_is_loaded(simulated, tmp_path: Path) -> None:
+    lines = _dgfip_lines(simulated)
+    archive = tmp_path / "ValeursFoncieres-2021.txt.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("ValeursFoncieres-2021.txt", "\r\n".join(lines) + "\r\n")
+    data = bytearray(archive.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 8] = bytes(255 - b for b in data[middle : middle + 8])
+    archive.write_bytes(bytes(data))
+    project = open_project(init_project(tmp_path / "projet", force=True))
+    with pytest.raises(
+        InputError, match=r"zip corrompue : le membre « ValeursFoncieres-2021\.txt »"
+    ):
+        load_paths(project, [archive])
+    with Warehouse(project.settings.warehouse_path, read_only=True) as warehouse:
+        assert "dvf" not in warehouse.tables() and warehouse.lineage().empty

@@ -78,7 +78,7 @@ def file_sha256(file: SniffedFile) -> str:
     return digest.hexdigest()
 
 
-def _local_copy(file: SniffedFile, folder: Path) -> tuple[SniffedFile, str]:
+def _local_copy(file: SniffedFile, folder: Path) -> tuple[SniffedFile, str, Path | None]:
     """The file's checksum and, for a compressed text file, a plain copy to read it from.
 
     One decompression serves the checksum, the reader and the archive's integrity check (the
@@ -91,9 +91,9 @@ def _local_copy(file: SniffedFile, folder: Path) -> tuple[SniffedFile, str]:
         or file.opener is None
         or (file.member is None and (file.path.suffix.lower() != ".gz"))
     ):
-        return file, file_sha256(file)
-    handle, name = tempfile.mkstemp(suffix=".txt", dir=folder)
-    os.close(handle)
+        return file, file_sha256(file), None
+    descriptor, name = tempfile.mkstemp(suffix=".txt", dir=folder)
+    os.close(descriptor)
     target = Path(name)
     try:
         with file.open_binary() as handle, open(target, "wb") as out:
@@ -106,7 +106,8 @@ def _local_copy(file: SniffedFile, folder: Path) -> tuple[SniffedFile, str]:
         else:
             message = f"fichier gzip corrompu ou tronqué ({exc})"
         raise InputError(message, path=file.path) from exc
-    return dataclasses.replace(file, opener=lambda: open(target, "rb")), digest.hexdigest()
+    local = dataclasses.replace(file, opener=lambda: open(target, "rb"))  # noqa: SIM115
+    return local, digest.hexdigest(), target
 
 
 class _Prepared:
@@ -118,10 +119,18 @@ class _Prepared:
         self._futures = [self._pool.submit(_local_copy, file, folder) for file in files]
 
     def get(self, index: int) -> tuple[SniffedFile, str]:
-        return self._futures[index].result()
+        local, sha, _ = self._futures[index].result()
+        return local, sha
 
     def opener(self, index: int) -> Callable[[], object]:
         return lambda: self.get(index)[0].open_binary()
+
+    def release(self, index: int) -> None:
+        """The file is loaded: its decompressed copy (if any) is no longer needed."""
+        copy = self._futures[index].result()[2]
+        if copy is not None:
+            with contextlib.suppress(OSError):
+                copy.unlink()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -617,6 +626,7 @@ def _load(
             local, sha = prepared.get(indexes[id(file)])
             if warehouse.has_loaded(detection.dataset, sha):
                 load.skipped = True
+                prepared.release(indexes[id(file)])
                 loads.append(load)
                 continue
             result = readers[id(file)].read(local, detection)
@@ -649,6 +659,7 @@ def _load(
                 load.dataset_label = exact.label or exact.dataset
             if detection.dataset == "cog_events":
                 passages.reset()  # reload: later files use the new events
+            prepared.release(indexes[id(file)])
             loads.append(load)
     return loads
 
