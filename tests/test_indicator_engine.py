@@ -222,9 +222,23 @@ def test_secret_member_makes_totals_withheld_and_rates_partial() -> None:
     group_growth = _value(table, "grp", "tcam", "2015-2021")
     assert group_growth["status"] == "incomplete"
     assert (group_growth["members"], group_growth["members_with_value"]) == (3, 2)
-    # The rate covers the members known at both dates (01003 is left out of both sums).
-    expected = ((4000 / 4000) ** (1 / 6) - 1) * 100
-    assert group_growth["value"] == _approx(expected)
+    # Two communes of three are not the territory: no rate below 95 % of the members.
+    assert pd.isna(group_growth["value"])
+
+
+def test_partial_rate_is_given_when_nearly_every_member_counts() -> None:
+    codes = [f"01{n:03d}" for n in range(1, 21)]
+    rows = []
+    for n, code in enumerate(codes):
+        rows += [(code, "P_LOG", "2021", 100.0 + n), (code, "P_LOGVAC", "2021", 10.0)]
+    rows[-1] = (codes[-1], "P_LOGVAC", "2021", None, True)  # one secret member of twenty
+    groups = {("g", "custom"): codes}
+    row = _value(_run(_warehouse(rows), groups=groups), "g", "part_vac", "2021")
+    assert row["status"] == "incomplete"
+    assert (row["members"], row["members_with_value"]) == (20, 19)
+    logements = sum(100.0 + n for n in range(19))
+    # The covered members only: the secret commune is out of both sums, never read as 0.
+    assert row["value"] == _approx(190 / logements * 100)
 
 
 def test_growth_uses_the_exact_number_of_years_and_flags_close_vintages() -> None:

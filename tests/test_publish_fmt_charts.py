@@ -137,9 +137,20 @@ def test_status_notes_and_marks():
     assert status_note("incomplete") == (
         "valeur partielle : au moins une commune membre sans donnée"
     )
-    assert status_note("non_additive") == "non additif : médiane non calculable par agrégation"
+    assert status_note("non_additive") == (
+        "non additif (médiane, décile, taux de pauvreté) : non calculable par agrégation"
+    )
     assert status_note("missing") == "donnée non disponible"
-    assert set(STATUS_MARKS) == {"ok", "secret", "incomplete", "non_additive", "missing"}
+    assert status_note("withheld").startswith("total non publié")
+    assert set(STATUS_MARKS) == {
+        "ok",
+        "secret",
+        "incomplete",
+        "withheld",
+        "non_additive",
+        "missing",
+    }
+    assert STATUS_MARKS["withheld"] == "n.p."
     assert STATUS_MARKS["secret"] == "s"
     assert STATUS_MARKS["incomplete"] == "*"
     assert STATUS_MARKS["ok"] == ""
@@ -338,7 +349,10 @@ def test_comparison_bars_other_statuses_are_named():
     texts = _texts(render_svg(spec))
     assert "non calculable (non additif)" in texts
     assert texts.count("non disponible") == 2
-    assert "non additif : médiane non calculable par agrégation" in alt_text(spec)
+    assert (
+        "non additif (médiane, décile, taux de pauvreté) : non calculable par agrégation"
+        in alt_text(spec)
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ How a figure is made (see :mod:`observatoire.indicators.catalogue` for the kinds
 
 Status of a value: ``ok``; ``secret`` (the source does not publish it, or below the
 indicator's threshold); ``incomplete`` (some member communes are secret, missing, or their
-COG recoding is uncertain): a rate or ratio is then given for the other members (``members``
-and ``members_with_value`` say how many), a total (count, absolute change) is withheld —
-a partial sum would be an under-count; ``non_additive``; ``missing`` (no member has data).
+COG recoding is uncertain): a rate or ratio is then given for the other members when they
+are at least 95 % of them (``members`` and ``members_with_value`` say how many), a total
+(count, absolute change) is withheld — a partial sum would be an under-count;
+``non_additive``; ``missing`` (no member has data).
 """
 
 from __future__ import annotations
@@ -174,8 +175,10 @@ def _growth_pairs(ind: Indicator, avail: _Availability) -> list[tuple[str, str]]
         cells = _first(ind.stock, year, avail)
         if cells is None:
             continue
-        edition = max(avail.edition(t.generic, at) for t, at in cells)
-        by_edition.setdefault(edition, set()).add(year)
+        # Pairs within one vintage (the thematic base and the historical series of the same
+        # census vintage form one series: 1968 … 1999, 2010, 2015, 2021).
+        vintage = max(avail.edition(t.generic, at)[1] for t, at in cells)
+        by_edition.setdefault(("", vintage), set()).add(year)
     pairs = set()
     for years in by_edition.values():
         ordered = sorted(years, key=int)

@@ -41,7 +41,12 @@ STATUS_LABELS = {
     ),
     "missing": "aucune donnée chargée pour ce territoire et ce millésime",
 }
-CELL_TEXT = {"secret": "secret", "non_additive": "non additif", "missing": "manquant"}
+CELL_TEXT = {
+    "secret": "secret",
+    "non_additive": "non additif",
+    "missing": "manquant",
+    "incomplete": "partiel (non publié)",
+}
 LEVEL_LABELS = {
     "commune": "Commune",
     "epci": "EPCI",

@@ -17,7 +17,9 @@ vintage`` rows with the catalogue's generic variable names:
 
 When several editions hold the same variable and period (the comparateur and a thematic base,
 or two vintages of the historical series), one edition is chosen for the whole country —
-never a mix across communes: the most recent vintage, then the dedicated dataset.
+never a mix across communes: the most recent vintage, then the dedicated dataset. The periods
+of a variable are those of the newest vintage that holds it (P21, P15, P10 of the 2021 bases);
+an older edition only adds earlier periods (1999 and before), never a year between.
 """
 
 from __future__ import annotations
@@ -226,15 +228,32 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
     )
     ranks = pd.DataFrame({"dataset": list(_DATASET_RANK), "rank": list(_DATASET_RANK.values())})
     con.register("_rank_df", ranks)
+    # Per variable, the newest vintage that holds it gives the series; an older edition only
+    # adds periods before that series' first one (never 2020 beside 2021, 2014 beside 2015:
+    # census vintages one year apart share four fifths of their surveys).
     editions = con.execute(
         """
-        SELECT e.* FROM (
+        WITH e AS (
             SELECT variable, period, dataset, vintage, count(*) AS rows
             FROM _facts_all GROUP BY ALL
-        ) e LEFT JOIN _rank_df r USING (dataset)
+        ),
+        newest AS (
+            SELECT variable, max(vintage) AS vintage FROM e GROUP BY variable
+        ),
+        first_period AS (
+            SELECT e.variable, min(e.period) AS period
+            FROM e JOIN newest n USING (variable, vintage) GROUP BY e.variable
+        ),
+        kept AS (
+            SELECT e.* FROM e
+            JOIN newest n USING (variable)
+            JOIN first_period f USING (variable)
+            WHERE e.vintage = n.vintage OR e.period < f.period
+        )
+        SELECT k.* FROM kept k LEFT JOIN _rank_df r USING (dataset)
         QUALIFY row_number() OVER (
-            PARTITION BY e.variable, e.period
-            ORDER BY e.vintage DESC, coalesce(r.rank, 5), e.dataset) = 1
+            PARTITION BY k.variable, k.period
+            ORDER BY k.vintage DESC, coalesce(r.rank, 5), k.dataset) = 1
         """
     ).df()
     con.unregister("_rank_df")

@@ -31,6 +31,7 @@ COMPONENTS = (
 )  # value/numerator, denominator, stocks, flow, threshold
 STATUS_CODES = ("ok", "secret", "incomplete", "non_additive", "missing")
 OK, SECRET, INCOMPLETE, NON_ADDITIVE, MISSING = range(5)
+MIN_COVERAGE = 0.95  # share of member communes a partial rate must cover to be given
 # Worst-first order used by derived indicators: missing > secret > non_additive > incomplete.
 _SEVERITY = np.array([0, 3, 1, 2, 4])  # by status code: ok 0, incomplete 1, non_add 2, …
 
@@ -325,7 +326,10 @@ def evaluate(
     # A partial sum is an under-count: totals of incomplete territories are withheld, while
     # rates of the covered members are kept (status ``incomplete``, with the coverage).
     kept = (status == OK) | (status == INCOMPLETE)
-    hide = ~kept | (total[None, :] & (status == INCOMPLETE))
+    # A rate of a partly covered territory is given only when nearly all its communes count
+    # (a « France » made of two loaded départements is not France).
+    thin = (status == INCOMPLETE) & (n_ok < MIN_COVERAGE * n_members)
+    hide = ~kept | (total[None, :] & (status == INCOMPLETE)) | thin
     # A ratio with a zero denominator (0/0 shares) has no value: never "ok" without one.
     undefined = ~hide & ~np.isfinite(value) & ~total[None, :]
     status[undefined] = MISSING

@@ -58,9 +58,11 @@ def trend_verb(value: float, decimals: int, feminine: bool = True) -> str:
 
 
 def _compare_word(value: float, other: float, decimals: int) -> str:
-    if abs(value - other) < 0.5 * 10 ** (-decimals):
+    """Compares the figures as printed (rounded), so the words never contradict them."""
+    mine, theirs = round(value, decimals), round(other, decimals)
+    if mine == theirs:
         return "au même niveau que"
-    return "au-dessus de" if value > other else "en dessous de"
+    return "au-dessus de" if mine > theirs else "en dessous de"
 
 
 def evolution_population(get: Lookup, parent: str | None) -> str | None:
@@ -105,11 +107,13 @@ def _share_sentence(
     shown = fr_value(figure.value, figure.unit, figure.decimals)
     text = f"{subject} {shown}{suffix} en {figure.period}"
     other = get(indicator, parent) if parent else None
-    if other is not None and other.usable:
+    if other is not None and other.usable and other.status == "ok":
         text += (
-            f", {_compare_word(figure.value, other.value, figure.decimals)} la valeur observée "
-            f"{place(other)} ({fr_value(other.value, other.unit, other.decimals)})"
+            f", {_compare_word(figure.value, other.value, figure.decimals)} la valeur de "
+            f"référence ({other.territory} : {fr_value(other.value, other.unit, other.decimals)})"
         )
+    if figure.status == "incomplete":
+        text += " (valeur partielle : au moins une commune membre sans donnée)"
     return text + "."
 
 
@@ -173,9 +177,10 @@ def revenu_median(get: Lookup, parent: str | None) -> str | None:
     if figure is None:
         return None
     if figure.status == "non_additive":
-        text = (
-            "La médiane du niveau de vie ne se calcule pas par agrégation des communes : elle "
-            "n'est pas publiée pour ce territoire"
+        text = "La médiane du niveau de vie ne se calcule pas par agrégation des communes" + (
+            " : l'INSEE la publie pour ce niveau, chargez le fichier Filosofi correspondant"
+            if figure.level in ("epci", "departement", "region")
+            else " : elle n'est pas disponible pour ce territoire"
         )
         if other is not None and other.usable:
             text += (
@@ -197,15 +202,26 @@ def pauvrete(get: Lookup, parent: str | None) -> str | None:
 
 
 def equipement(get: Lookup, parent: str | None) -> str | None:
-    return _share_sentence(
-        "taux_equipements", "Le territoire compte", get, parent, " équipements recensés"
+    figure = get("taux_equipements", None)
+    if figure is None or not figure.usable:
+        return None
+    text = (
+        f"Le territoire compte {fr_number(figure.value, figure.decimals)} équipements pour "
+        f"10\u202f000 habitants en {figure.period}"
     )
+    other = get("taux_equipements", parent) if parent else None
+    if other is not None and other.usable and other.status == "ok":
+        text += (
+            f", {_compare_word(figure.value, other.value, figure.decimals)} la valeur de "
+            f"référence ({other.territory} : {fr_number(other.value, other.decimals)})"
+        )
+    return text + "."
 
 
 def etablissements(get: Lookup, parent: str | None) -> str | None:
     return _share_sentence(
         "part_etablissements_commerce_services",
-        "Le commerce, les transports et les services regroupent",
+        "Le commerce, les transports et les services divers regroupent",
         get,
         parent,
         " des établissements actifs",

@@ -58,6 +58,7 @@ STATUS_MARKS: dict[str, str] = {
     "ok": "",
     "secret": "s",
     "incomplete": "*",
+    "withheld": "n.p.",
     "non_additive": "n.a.",
     "missing": MISSING,
 }
@@ -66,7 +67,10 @@ STATUS_MARKS: dict[str, str] = {
 STATUS_NOTES: dict[str, str] = {
     "secret": "valeur non diffusée (secret statistique)",
     "incomplete": "valeur partielle : au moins une commune membre sans donnée",
-    "non_additive": "non additif : médiane non calculable par agrégation",
+    "non_additive": (
+        "non additif (médiane, décile, taux de pauvreté) : non calculable par agrégation"
+    ),
+    "withheld": "total non publié : au moins une commune membre sans donnée (pas de sous-compte)",
     "missing": "donnée non disponible",
 }
 """Footnote text per status (``ok`` has none)."""

@@ -64,6 +64,12 @@ PYRAMID_BANDS = [
     ("6074", "60-74 ans"),
     ("75p", "75 ans ou plus"),
 ]
+PEER_NAMES = {
+    "commune": "les communes du même EPCI",
+    "epci": "les EPCI de la même région",
+    "departement": "les départements de la même région",
+    "region": "les régions",
+}
 MAP_MAX_COMMUNES = 5000  # above, the map shows the départements
 _POOL = ThreadPoolExecutor(max_workers=2)
 
@@ -115,6 +121,10 @@ class ReportData:
     sources: set[str] = field(default_factory=set)
     _index: dict | None = None
 
+    def rows_of_territory(self) -> pd.DataFrame:
+        v = self.values
+        return v[(v["territory_id"] == self.territory.id) & (v["level"] == self.territory.level)]
+
     def key(self, territory: Territory) -> tuple[str, str]:
         return (territory.id, territory.level)
 
@@ -164,6 +174,22 @@ class ReportData:
         )
 
 
+def _shown_indicators(spec: dict[str, Any]) -> set[str]:
+    """Every indicator the report can show: key figures, charts, maps, tables."""
+    shown = set(spec.get("chiffres_cles") or [])
+    for chapter in spec.get("chapitres") or []:
+        for chart in chapter.get("graphiques") or []:
+            shown |= {chart["indicateur"]} if "indicateur" in chart else set()
+            shown |= set(chart.get("indicateurs") or [])
+            if chart.get("type") == "pyramide":
+                shown |= {
+                    f"population_{x}_{b}" for x in ("hommes", "femmes") for b, _ in PYRAMID_BANDS
+                }
+        shown |= {chapter["carte"]["indicateur"]} if chapter.get("carte") else set()
+        shown |= set(chapter.get("tableau") or [])
+    return shown
+
+
 def _comparators(project: Project, territory: Territory) -> list[Territory]:
     chain = project.territories.parents(
         territory.id if territory.level == "custom" else territory.key
@@ -204,7 +230,8 @@ def collect(warehouse: Warehouse, project: Project, territory: Territory) -> Rep
         deps = sorted({c[:3] if c.startswith("97") else c[:2] for c in communes})
         units = [Territory(d, d, "departement", ()) for d in deps]
     commune_values = read_values(warehouse, units, indicator_ids=_map_indicators(spec))
-    used = values[values["value"].notna()]
+    shown = _shown_indicators(spec)
+    used = pd.concat([values[values["indicator_id"].isin(shown)], commune_values])
     return ReportData(
         territory=territory,
         comparators=comparators,
@@ -231,6 +258,8 @@ def _cell(row: pd.Series | None, decimals: int, unit: str) -> tuple[str, str | N
     if row is None:
         return "—", "missing"
     status = str(row["status"])
+    if status == "incomplete" and pd.isna(row["value"]):
+        return STATUS_MARKS["withheld"], "withheld"
     if status in ("ok", "incomplete") and pd.notna(row["value"]):
         mark = STATUS_MARKS.get(status, "")
         return fr_value(float(row["value"]), unit, decimals) + (f"\u00a0{mark}" if mark else ""), (
@@ -241,10 +270,15 @@ def _cell(row: pd.Series | None, decimals: int, unit: str) -> tuple[str, str | N
 
 def _arrow(data: ReportData, indicator_id: str, row: pd.Series) -> str:
     """Evolution arrow against the previous period of the same indicator."""
+    if "-" in str(row["period"]) or pd.isna(row["value"]):
+        return ""  # an evolution already, or nothing to compare
     rows = data.rows(indicator_id)
-    rows = rows[rows["value"].notna()].assign(_end=lambda r: r["period"].str[-4:])
-    earlier = rows[rows["_end"] < str(row["period"])[-4:]].sort_values("_end")
-    if earlier.empty or pd.isna(row["value"]):
+    rows = rows[rows["value"].notna() & ~rows["period"].str.contains("-")]
+    # Census vintages less than 5 years apart share most of their surveys: compare with the
+    # latest vintage at least 5 years older.
+    limit = int(str(row["period"])[-4:]) - 5
+    earlier = rows[rows["period"].str[-4:].astype(int) <= limit].sort_values("period")
+    if earlier.empty:
         return ""
     before = float(earlier.iloc[-1]["value"])
     now = float(row["value"])
@@ -257,8 +291,8 @@ def _arrow(data: ReportData, indicator_id: str, row: pd.Series) -> str:
         symbol, word = "↘", "en baisse"
     since = fr_period(str(earlier.iloc[-1]["period"]))
     return (
-        f'<span class="arrow" title="{word} depuis {since}">{symbol} '
-        f'<span class="sr">{word} depuis {since}</span></span>'
+        f'<span class="arrow" title="{word} depuis {since}"><span aria-hidden="true">{symbol}'
+        f'</span> <span class="sr">{word} depuis {since}</span></span>'
     )
 
 
@@ -291,7 +325,7 @@ def key_figures(data: ReportData) -> dict[str, Any]:
 
 
 def _notes(statuses: set[str | None]) -> list[str]:
-    order = ["incomplete", "secret", "non_additive", "missing"]
+    order = ["incomplete", "withheld", "secret", "non_additive", "missing"]
     return [
         f"{STATUS_MARKS.get(s) or '—'} : {status_note(s)}"
         for s in order
@@ -369,12 +403,19 @@ def _chart(data: ReportData, chart: dict[str, Any], colour: str) -> dict[str, An
     labels = [data.catalogue.indicators[i].label for i in ids]
     rows = []
     for territory in (t, *data.comparators):
+        shares = []
         for iid, label in zip(ids, labels, strict=True):
             row = data.at(iid, period, territory)
-            if row is not None and pd.notna(row["value"]):
-                rows.append(
-                    {"territory": territory.nom, "category": label, "share": float(row["value"])}
-                )
+            if row is None or pd.isna(row["value"]):
+                break
+            shares.append(
+                {"territory": territory.nom, "category": label, "share": float(row["value"])}
+            )
+        # Drawn only when every category is known and they make the whole (never rescaled).
+        if len(shares) == len(ids) and abs(sum(x["share"] for x in shares) - 100) <= 1.5:
+            rows += shares
+        elif territory is t:
+            return None
     if not rows:
         return None
     return charts.structure_bars(
@@ -426,13 +467,14 @@ def _table(data: ReportData, ids: list[str]) -> dict[str, Any]:
             notes.add(note)
             cells.append(text)
         rank = data.ranks[(data.ranks["indicator_id"] == iid) & (data.ranks["period"] == period)]
-        rank_text = (
-            f"{int(rank.iloc[0]['rank'])}/{int(rank.iloc[0]['peers'])}" if not rank.empty else ""
-        )
+        own = data.at(iid, period, data.territory)
+        ranked = not rank.empty and own is not None and own["status"] == "ok"
+        rank_text = f"{int(rank.iloc[0]['rank'])}/{int(rank.iloc[0]['peers'])}" if ranked else ""
         rows.append(
             {"label": ind.label, "period": fr_period(period), "cells": cells, "rank": rank_text}
         )
-    return {"header": header, "rows": rows, "notes": _notes(notes)}
+    peers = PEER_NAMES.get(data.territory.level, "")
+    return {"header": header, "rows": rows, "notes": _notes(notes), "peers": peers}
 
 
 def chapters(data: ReportData, colour: str) -> list[dict[str, Any]]:
@@ -475,10 +517,8 @@ def chapters(data: ReportData, colour: str) -> list[dict[str, Any]]:
 
 
 def definitions(data: ReportData) -> list[dict[str, str]]:
-    shown = set(report_spec()["chiffres_cles"])
-    for chapter in report_spec()["chapitres"]:
-        shown |= set(chapter.get("tableau") or [])
-    present = set(data.values.loc[data.values["value"].notna(), "indicator_id"])
+    shown = _shown_indicators(report_spec())
+    present = set(data.rows_of_territory()["indicator_id"])
     return [
         {"label": ind.label, "definition": ind.definition, "unit": ind.unit}
         for _, inds in data.catalogue.by_theme()
@@ -524,6 +564,7 @@ def render_html(project: Project, data: ReportData, *, today: date | None = None
         sources=sorted(data.sources),
         simulated=data.simulated,
         licence="Licence Ouverte / Open Licence 2.0 (Etalab) pour les données INSEE",
+        cog=project.settings.cog,
     )
 
 
