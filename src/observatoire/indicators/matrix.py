@@ -395,7 +395,10 @@ def derived_columns(
         with np.errstate(divide="ignore", invalid="ignore"):
             computed = eval(compile(ind.expression, ind.id, "eval"), {"__builtins__": {}}, env)
         worst = worst_status([status[:, c] for c in cols.values()])
-        good = np.isin(worst, (OK, INCOMPLETE)) & np.isfinite(computed)
+        # Inputs computed over different members (partial rates) do not combine.
+        counts = np.array([with_value[:, c] for c in cols.values()])
+        same_members = (counts == counts[0]).all(axis=0)
+        good = np.isin(worst, (OK, INCOMPLETE)) & np.isfinite(computed) & same_members
         value[:, col] = np.where(good, computed, np.nan)
         status[:, col] = worst
         with_value[:, col] = np.min([with_value[:, c] for c in cols.values()], axis=0)
