@@ -527,48 +527,62 @@ def _recode_wide(
 _T = TypeVar("_T")
 
 
-def _prefetched(items: Iterator[_T], depth: int = 2) -> Iterator[_T]:
-    """``items`` produced in a background thread, ``depth`` ahead of the consumer.
+class _Prefetched(Iterator[_T]):
+    """``items`` produced in a background thread, up to ``depth`` ahead of the consumer.
 
     Files are read and converted (Arrow, NumPy: the GIL is released) while DuckDB writes
-    the previous batch: the two cores work at once. An exception of the producer is raised
-    here, unchanged; a consumer that stops early stops the producer.
+    the previous batch, or the previous file: the two cores work at once. The thread starts
+    at once; an exception of the producer is raised to the consumer, unchanged; ``close``
+    (or the end of the items) stops it.
     """
-    queue: Queue = Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
 
-    def produce() -> None:
+    _END = object()
+
+    def __init__(self, items: Iterator[_T], depth: int = 2) -> None:
+        self._items = items
+        self._queue: Queue = Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._produce, name="observatoire-lecture")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _put(self, entry: tuple) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
         try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        queue.put((item, None), timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
+            for item in self._items:
+                if not self._put((item, None)):
                     return
-            queue.put((end, None))
+            self._put((self._END, None))
         except BaseException as exc:  # handed over to the consumer
-            queue.put((end, exc))
+            self._put((self._END, exc))
 
-    thread = threading.Thread(target=produce, name="observatoire-lecture", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = queue.get()
+    def __next__(self) -> _T:
+        if self._done:
+            raise StopIteration
+        item, error = self._queue.get()
+        if error is not None or item is self._END:
+            self.close()
             if error is not None:
                 raise error
-            if item is end:
-                break
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        while self._thread.is_alive():
             with contextlib.suppress(Empty):
-                queue.get(timeout=0.1)
-        thread.join()
+                self._queue.get(timeout=0.1)
+        self._thread.join()
 
 
 def _order(items: list[tuple[SniffedFile, Detection]]) -> list[tuple[SniffedFile, Detection]]:
@@ -611,57 +625,99 @@ def _load(
         readers[id(file)], indexes[id(file)] = reader, index
         found.append((file, detection))
     loads: list[FileLoad] = []
+    ordered = _order(found)
     with Warehouse(project.settings.warehouse_path) as warehouse, warehouse.transaction():
         passages = _Passages(warehouse)
-        for file, detection in _order(found):
-            if on_file:
-                on_file(file, detection)
-            load = FileLoad(
+
+        def start(position: int) -> _Job:
+            """Read a file's batches (in a background thread) before its turn to be written."""
+            file, detection = ordered[position]
+            index = indexes[id(file)]
+            local, sha = prepared.get(index)
+            job = _Job(file, detection, index, sha)
+            job.load = FileLoad(
                 label=file.label,
                 dataset=detection.dataset,
                 vintage=detection.vintage,
                 dataset_label=detection.label or detection.dataset,
                 origin=_origin(file),
             )
-            local, sha = prepared.get(indexes[id(file)])
             if warehouse.has_loaded(detection.dataset, sha):
-                load.skipped = True
-                prepared.release(indexes[id(file)])
-                loads.append(load)
-                continue
-            result = readers[id(file)].read(local, detection)
-            # Files sharing a dataset and vintage (one DVF file per département, several
-            # geometry files) each replace only their own rows.
-            per_file = detection.level in ("point", "mutation") or result.table == "geometries"
-            name = (file.member or file.path.name).rsplit("/", 1)[-1]
-            part = name if per_file else ""
+                return job
+            job.result = readers[id(file)].read(local, detection)
             passages.events()  # looked up here: the batches are read in another thread
-            warehouse.load(
-                _prefetched(_batches(file, result, passages, load, progress)),
-                dataset=detection.dataset,
-                vintage=detection.vintage,
-                table=result.table,
-                sha256=sha,
-                origin=load.origin,
-                source=file.label,
-                part=part,
-                cog_vintage=referential.REFERENTIAL_COG
-                if result.code_column
-                else detection.cog_vintage,
-            )
-            exact = result.detection
-            if detection.vintage_pending and exact.vintage != detection.vintage:
-                # Vintage guessed from the first lines, the rows span other years.
-                warehouse.revintage(
-                    result.table, detection.dataset, part, detection.vintage, exact.vintage
-                )
-                load.vintage = exact.vintage
-                load.dataset_label = exact.label or exact.dataset
-            if detection.dataset == "cog_events":
-                passages.reset()  # reload: later files use the new events
-            prepared.release(indexes[id(file)])
-            loads.append(load)
+            job.batches = _Prefetched(_batches(file, job.result, passages, job.load, progress))
+            return job
+
+        ahead: dict[int, _Job] = {}
+        job = None
+        try:
+            for position, (file, detection) in enumerate(ordered):
+                job = ahead.pop(position, None) or start(position)
+                if on_file:
+                    on_file(file, detection)
+                if job.batches is not None and warehouse.has_loaded(detection.dataset, job.sha):
+                    job.batches.close()  # the same file given twice: loaded just before
+                    job.batches = None
+                if job.batches is None:
+                    job.load.skipped = True
+                    prepared.release(job.index)
+                    loads.append(job.load)
+                    continue
+                # The next file is read while this one is written (not after COG events:
+                # the files after them are recoded with the new events).
+                if position + 1 < len(ordered) and detection.dataset != "cog_events":
+                    ahead[position + 1] = start(position + 1)
+                _write(warehouse, job, passages)
+                prepared.release(job.index)
+                loads.append(job.load)
+        finally:  # a failed load stops the threads still reading
+            for pending in [job, *ahead.values()]:
+                if pending is not None and pending.batches is not None:
+                    pending.batches.close()
     return loads
+
+
+@dataclass
+class _Job:
+    """One file on its way to the warehouse."""
+
+    file: SniffedFile
+    detection: Detection
+    index: int
+    sha: str
+    load: FileLoad = field(init=False)
+    result: ReadResult | None = None
+    batches: _Prefetched | None = None
+
+
+def _write(warehouse: Warehouse, job: _Job, passages: _Passages) -> None:
+    file, detection, result, load = job.file, job.detection, job.result, job.load
+    assert result is not None and job.batches is not None
+    # Files sharing a dataset and vintage (one DVF file per département, several geometry
+    # files) each replace only their own rows.
+    per_file = detection.level in ("point", "mutation") or result.table == "geometries"
+    name = (file.member or file.path.name).rsplit("/", 1)[-1]
+    part = name if per_file else ""
+    warehouse.load(
+        job.batches,
+        dataset=detection.dataset,
+        vintage=detection.vintage,
+        table=result.table,
+        sha256=job.sha,
+        origin=load.origin,
+        source=file.label,
+        part=part,
+        cog_vintage=referential.REFERENTIAL_COG if result.code_column else detection.cog_vintage,
+    )
+    exact = result.detection
+    if detection.vintage_pending and exact.vintage != detection.vintage:
+        # Vintage guessed from the first lines, the rows span other years.
+        warehouse.revintage(result.table, detection.dataset, part, detection.vintage, exact.vintage)
+        load.vintage = exact.vintage
+        load.dataset_label = exact.label or exact.dataset
+    if detection.dataset == "cog_events":
+        passages.reset()  # reload: later files use the new events
 
 
 def fetch_paths(
