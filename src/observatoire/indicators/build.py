@@ -54,9 +54,11 @@ def project_territories(warehouse: Warehouse) -> Territories:
     France, custom) with its member communes."""
     members = warehouse.query("SELECT territory_id, level, commune AS code FROM territory_communes")
     frame = warehouse.query(
-        "SELECT territory_id, level, label AS territory_label FROM territories "
-        "UNION ALL SELECT code, 'commune', nom FROM ref_communes ORDER BY level, territory_id"
-    )
+        "SELECT territory_id, level, label AS territory_label, '' AS k1, '' AS k2 "
+        "FROM territories UNION ALL "
+        "SELECT code, 'commune', nom, dep, coalesce(epci, chr(65535)) FROM ref_communes "
+        "ORDER BY level, k1, k2, territory_id"
+    ).drop(columns=["k1", "k2"])
     return Territories(frame=frame, members=members)
 
 

@@ -398,14 +398,15 @@ def compute_into(
 
 
 def _commune_order(codes: set[str]) -> pd.Index:
-    """Communes sorted by région, département, EPCI: the official levels are then contiguous
-    segments of the matrices (summed without copies)."""
+    """Communes by département, EPCI and code — the order of the commune territories of
+    :func:`build.project_territories`: the commune level is then a plain copy of the
+    matrices, départements and most EPCI are contiguous runs, régions and France are sums of
+    départements."""
     from observatoire.territories import referential
 
     ref = referential.communes()
-    ref = ref[ref["code"].isin(codes)].sort_values(
-        ["reg", "dep", "epci", "code"], na_position="last"
-    )
+    ref = ref[ref["code"].isin(codes)]
+    ref = ref.assign(epci=ref["epci"].fillna("\uffff")).sort_values(["dep", "epci", "code"])
     extra = sorted(codes - set(ref["code"]))
     return pd.Index([*ref["code"].tolist(), *extra], dtype=object)
 

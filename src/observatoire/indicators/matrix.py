@@ -159,20 +159,32 @@ def commune_components(
 
 
 @dataclass
+class Level:
+    """How one level's territories are summed from the commune matrix."""
+
+    kind: str  # "copy" (one commune each, same order), "runs" (contiguous runs), "from" (coarser)
+    trows: np.ndarray  # territory row of each run / source territory
+    starts: np.ndarray | None = None  # run starts in commune order ("runs")
+    source: int | None = None  # index of the finer level summed from ("from")
+    unique: bool = True  # no territory row appears twice (direct assignment)
+    offset: int = 0  # first territory row ("copy")
+
+
+@dataclass
 class Membership:
     """How territories (rows of the grid) are made of communes (rows of the matrices)."""
 
-    # (territory rows, segment starts, commune rows in segment order or None when the
-    # communes are already in that order, one_to_one)
-    segments: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, bool]]
+    levels: list[Level]
     custom: list[tuple[int, np.ndarray]]  # (territory row, commune rows)
     n_members: np.ndarray
 
 
 def membership(territories: pd.DataFrame, members: pd.DataFrame, communes: pd.Index) -> Membership:
-    """Group member rows by territory; official levels (one territory per commune) are
-    summed by contiguous segments (no copy when the communes are sorted that way: order the
-    communes by région, département, EPCI), custom and overlapping ones one by one."""
+    """Plan the sums: a level whose territories are single communes in the matrix order is a
+    copy; a partition of the communes is summed by runs of equal territory in commune order
+    (one pass, no copy — an EPCI spread over two runs is added twice); a partition coarser
+    than a level already summed (régions from départements) is summed from it; custom and
+    overlapping territories one by one."""
     keys = territories["level"].astype(str) + "|" + territories["territory_id"].astype(str)
     rows = pd.Series(np.arange(len(territories)), index=pd.Index(keys.to_numpy(dtype=object)))
     member_keys = members["level"].astype(str) + "|" + members["territory_id"].astype(str)
@@ -188,55 +200,85 @@ def membership(territories: pd.DataFrame, members: pd.DataFrame, communes: pd.In
     n_members = np.zeros(len(territories), dtype=np.int32)
     counts = members.groupby("trow").size()
     n_members[counts.index.to_numpy(dtype=int)] = counts.to_numpy()
-    segments, custom = [], []
-    for level, group in members.groupby("level", sort=False):
-        partition = not group["crow"].duplicated().any()
-        if partition and level != "custom":
-            group = group.sort_values(["trow", "crow"], kind="stable")
-            trows = group["trow"].to_numpy(dtype=int)
-            crows = group["crow"].to_numpy(dtype=int)
-            starts = np.flatnonzero(np.r_[True, trows[1:] != trows[:-1]])
-            one_to_one = len(starts) == len(trows)
-            if one_to_one:
-                segments.append((trows, starts, crows, True))
-                continue
-            # In commune order, is each territory one contiguous run? Then sum without copy.
-            order = np.argsort(crows, kind="stable")
-            t_sorted, c_sorted = trows[order], crows[order]
-            runs = np.flatnonzero(np.r_[True, t_sorted[1:] != t_sorted[:-1]])
-            if len(runs) == len(starts):
-                whole = len(c_sorted) == len(communes) and bool(np.all(np.diff(c_sorted) == 1))
-                segments.append((t_sorted[runs], runs, None if whole else c_sorted, False))
-            else:
-                segments.append((trows[starts], starts, crows, False))
-        else:
+    n = len(communes)
+    levels: list[Level] = []
+    per_commune: list[np.ndarray] = []  # territory row of each commune, per planned level
+    custom = []
+    groups = sorted(
+        members.groupby("level", sort=False), key=lambda item: -item[1]["trow"].nunique()
+    )
+    for level, group in groups:
+        if level == "custom" or group["crow"].duplicated().any():
             for trow, sub in group.groupby("trow"):
                 custom.append((int(trow), sub["crow"].to_numpy(dtype=int)))
-    return Membership(segments, custom, n_members)
+            continue
+        of_commune = np.full(n, -1, dtype=np.int64)
+        of_commune[group["crow"].to_numpy(dtype=int)] = group["trow"].to_numpy(dtype=int)
+        trows = np.unique(group["trow"].to_numpy(dtype=int))
+        if len(group) == n and len(trows) == n:
+            diffs = np.diff(of_commune)
+            if bool(np.all(diffs == 1)):
+                levels.append(Level("copy", of_commune, offset=int(of_commune[0])))
+                per_commune.append(of_commune)
+                continue
+        # Coarser than a level already planned? Sum its territories instead of the communes.
+        coarser = None
+        for index, finer in enumerate(per_commune):
+            if levels[index].kind == "copy":
+                continue
+            pairs = pd.DataFrame({"f": finer, "c": of_commune}).drop_duplicates()
+            pairs = pairs[pairs["f"] >= 0]
+            nested = (pairs["c"] >= 0).all() and not pairs["f"].duplicated().any()
+            if nested and set(pairs["c"]) == set(trows) and len(group) == (finer >= 0).sum():
+                coarser = (index, pairs)
+                break
+        if coarser is not None:
+            index, pairs = coarser
+            levels.append(
+                Level(
+                    "from",
+                    pairs["c"].to_numpy(dtype=int),
+                    starts=pairs["f"].to_numpy(dtype=int),
+                    source=index,
+                    unique=not pairs["c"].duplicated().any(),
+                )
+            )
+        else:
+            starts = np.flatnonzero(np.r_[True, of_commune[1:] != of_commune[:-1]])
+            run_trows = of_commune[starts]
+            levels.append(
+                Level(
+                    "runs",
+                    run_trows,
+                    starts=starts,
+                    unique=not pd.Series(run_trows[run_trows >= 0]).duplicated().any(),
+                )
+            )
+        per_commune.append(of_commune)
+    return Membership(levels, custom, n_members)
 
 
 def aggregate(matrix: np.ndarray, ms: Membership, n_territories: int) -> np.ndarray:
-    """Σ over member communes for every territory (rows) and column.
-
-    Levels contiguous in the commune order (départements, régions, France when the communes
-    are sorted by région and département) are summed from the finest such level already
-    summed when their boundaries nest (régions from départements), not from the communes."""
+    """Σ over member communes for every territory (rows) and column."""
     out = np.zeros((n_territories, matrix.shape[1]), dtype=matrix.dtype)
-    finest: tuple[np.ndarray, np.ndarray] | None = None  # (segment starts, territory rows)
-    order = sorted(range(len(ms.segments)), key=lambda i: -len(ms.segments[i][1]))
-    for index in order:
-        trows, starts, crows, one_to_one = ms.segments[index]
-        if one_to_one:
-            out[trows] = matrix[crows]
-        elif crows is None:
-            if finest is not None and np.isin(starts, finest[0]).all():
-                positions = np.searchsorted(finest[0], starts)
-                out[trows] = np.add.reduceat(out[finest[1]], positions, axis=0)
+    for level in ms.levels:
+        if level.kind == "copy":
+            out[level.offset : level.offset + len(level.trows)] = matrix
+        elif level.kind == "runs":
+            sums = np.add.reduceat(matrix, level.starts, axis=0)
+            keep = level.trows >= 0
+            if level.unique:
+                out[level.trows[keep]] = sums[keep]
+            else:  # a territory in several runs: first run assigned, the few others added
+                rows, sums = level.trows[keep], sums[keep]
+                first = ~pd.Series(rows).duplicated().to_numpy()
+                out[rows[first]] = sums[first]
+                np.add.at(out, rows[~first], sums[~first])
+        else:  # from a finer level already in ``out``
+            if level.unique:
+                out[level.trows] = out[level.starts]
             else:
-                out[trows] = np.add.reduceat(matrix, starts, axis=0)
-                finest = (starts, trows)
-        else:
-            out[trows] = np.add.reduceat(matrix[crows], starts, axis=0)
+                np.add.at(out, level.trows, out[level.starts])
     for trow, crows in ms.custom:
         out[trow] = matrix[crows].sum(axis=0)
     return out
@@ -255,9 +297,10 @@ def evaluate(
     usable = np.where(comps.ok[:, key_cols], comps.values, 0.0)
     summed = aggregate(usable, ms, n_territories)
     del usable
+    # Member counts fit in 16 bits (France: 34 875 communes < 65 535): half the memory traffic.
     flags = np.concatenate(
         [comps.ok, comps.secret, comps.ok & comps.uncertain, comps.exists], axis=1
-    ).astype(np.int32)
+    ).astype(np.uint16)
     counted = aggregate(flags, ms, n_territories)
     del flags
     n_ok, n_secret, n_unc, n_exists = (counted[:, i * k : (i + 1) * k] for i in range(4))
