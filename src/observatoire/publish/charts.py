@@ -25,6 +25,7 @@ from typing import Any
 
 from observatoire.publish.fmt import (
     MISSING,
+    MONTHS,
     NBSP,
     NNBSP,
     STATUS_LABELS,
@@ -61,20 +62,7 @@ TIME_FORMAT_LOCALE: dict[str, Any] = {
     "periods": ["", ""],
     "days": ["dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"],
     "shortDays": ["dim.", "lun.", "mar.", "mer.", "jeu.", "ven.", "sam."],
-    "months": [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ],
+    "months": list(MONTHS),
     "shortMonths": [
         "janv.",
         "févr.",
