@@ -159,32 +159,24 @@ def commune_components(
 
 
 @dataclass
-class Level:
-    """How one level's territories are summed from the commune matrix."""
-
-    kind: str  # "copy" (one commune each, same order), "runs" (contiguous runs), "from" (coarser)
-    trows: np.ndarray  # territory row of each run / source territory
-    starts: np.ndarray | None = None  # run starts in commune order ("runs")
-    source: int | None = None  # index of the finer level summed from ("from")
-    unique: bool = True  # no territory row appears twice (direct assignment)
-    offset: int = 0  # first territory row ("copy")
-
-
-@dataclass
 class Membership:
-    """How territories (rows of the grid) are made of communes (rows of the matrices)."""
+    """How territories (rows of the grid) are made of communes (rows of the matrices).
 
-    levels: list[Level]
+    The commune level is a copy of the matrices (same order). The other official levels are
+    partitions of the communes: the communes are cut once into « atoms », the longest runs
+    (in the matrix order: département, EPCI, code) inside which no level changes territory;
+    one pass sums the atoms, and each level sums its atoms (a few thousand rows). Custom and
+    overlapping territories are summed from their member rows one by one."""
+
+    copy: tuple[int, int] | None  # (first territory row, count) of the commune level
+    atom_starts: np.ndarray  # start of each atom in commune order
+    levels: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # (atom order, group starts, trows)
     custom: list[tuple[int, np.ndarray]]  # (territory row, commune rows)
     n_members: np.ndarray
 
 
 def membership(territories: pd.DataFrame, members: pd.DataFrame, communes: pd.Index) -> Membership:
-    """Plan the sums: a level whose territories are single communes in the matrix order is a
-    copy; a partition of the communes is summed by runs of equal territory in commune order
-    (one pass, no copy — an EPCI spread over two runs is added twice); a partition coarser
-    than a level already summed (régions from départements) is summed from it; custom and
-    overlapping territories one by one."""
+    """Plan the sums of every territory (see :class:`Membership`)."""
     keys = territories["level"].astype(str) + "|" + territories["territory_id"].astype(str)
     rows = pd.Series(np.arange(len(territories)), index=pd.Index(keys.to_numpy(dtype=object)))
     member_keys = members["level"].astype(str) + "|" + members["territory_id"].astype(str)
@@ -201,84 +193,49 @@ def membership(territories: pd.DataFrame, members: pd.DataFrame, communes: pd.In
     counts = members.groupby("trow").size()
     n_members[counts.index.to_numpy(dtype=int)] = counts.to_numpy()
     n = len(communes)
-    levels: list[Level] = []
-    per_commune: list[np.ndarray] = []  # territory row of each commune, per planned level
+    copy = None
+    partitions: list[np.ndarray] = []  # territory row of each commune (−1: none)
     custom = []
-    groups = sorted(
-        members.groupby("level", sort=False), key=lambda item: -item[1]["trow"].nunique()
-    )
-    for level, group in groups:
+    for level, group in members.groupby("level", sort=False):
         if level == "custom" or group["crow"].duplicated().any():
             for trow, sub in group.groupby("trow"):
                 custom.append((int(trow), sub["crow"].to_numpy(dtype=int)))
             continue
         of_commune = np.full(n, -1, dtype=np.int64)
         of_commune[group["crow"].to_numpy(dtype=int)] = group["trow"].to_numpy(dtype=int)
-        trows = np.unique(group["trow"].to_numpy(dtype=int))
-        if len(group) == n and len(trows) == n:
-            diffs = np.diff(of_commune)
-            if bool(np.all(diffs == 1)):
-                levels.append(Level("copy", of_commune, offset=int(of_commune[0])))
-                per_commune.append(of_commune)
-                continue
-        # Coarser than a level already planned? Sum its territories instead of the communes.
-        coarser = None
-        for index, finer in enumerate(per_commune):
-            if levels[index].kind == "copy":
-                continue
-            pairs = pd.DataFrame({"f": finer, "c": of_commune}).drop_duplicates()
-            pairs = pairs[pairs["f"] >= 0]
-            nested = (pairs["c"] >= 0).all() and not pairs["f"].duplicated().any()
-            if nested and set(pairs["c"]) == set(trows) and len(group) == (finer >= 0).sum():
-                coarser = (index, pairs)
-                break
-        if coarser is not None:
-            index, pairs = coarser
-            levels.append(
-                Level(
-                    "from",
-                    pairs["c"].to_numpy(dtype=int),
-                    starts=pairs["f"].to_numpy(dtype=int),
-                    source=index,
-                    unique=not pairs["c"].duplicated().any(),
-                )
-            )
-        else:
-            starts = np.flatnonzero(np.r_[True, of_commune[1:] != of_commune[:-1]])
-            run_trows = of_commune[starts]
-            levels.append(
-                Level(
-                    "runs",
-                    run_trows,
-                    starts=starts,
-                    unique=not pd.Series(run_trows[run_trows >= 0]).duplicated().any(),
-                )
-            )
-        per_commune.append(of_commune)
-    return Membership(levels, custom, n_members)
+        one_each = len(group) == n and group["trow"].nunique() == n
+        if copy is None and one_each and bool(np.all(np.diff(of_commune) == 1)):
+            copy = (int(of_commune[0]), n)
+            continue
+        partitions.append(of_commune)
+    if partitions and n:
+        stacked = np.vstack(partitions)
+        change = np.r_[True, (stacked[:, 1:] != stacked[:, :-1]).any(axis=0)]
+        atom_starts = np.flatnonzero(change)
+    else:
+        atom_starts = np.zeros(0, dtype=np.int64)
+    levels = []
+    for of_commune in partitions:
+        atom_trows = of_commune[atom_starts]
+        kept = np.flatnonzero(atom_trows >= 0)
+        order = kept[np.argsort(atom_trows[kept], kind="stable")]
+        sorted_trows = atom_trows[order]
+        group_starts = np.flatnonzero(np.r_[True, sorted_trows[1:] != sorted_trows[:-1]])
+        levels.append((order, group_starts, sorted_trows[group_starts]))
+    return Membership(copy, atom_starts, levels, custom, n_members)
 
 
 def aggregate(matrix: np.ndarray, ms: Membership, n_territories: int) -> np.ndarray:
     """Σ over member communes for every territory (rows) and column."""
     out = np.zeros((n_territories, matrix.shape[1]), dtype=matrix.dtype)
-    for level in ms.levels:
-        if level.kind == "copy":
-            out[level.offset : level.offset + len(level.trows)] = matrix
-        elif level.kind == "runs":
-            sums = np.add.reduceat(matrix, level.starts, axis=0)
-            keep = level.trows >= 0
-            if level.unique:
-                out[level.trows[keep]] = sums[keep]
-            else:  # a territory in several runs: first run assigned, the few others added
-                rows, sums = level.trows[keep], sums[keep]
-                first = ~pd.Series(rows).duplicated().to_numpy()
-                out[rows[first]] = sums[first]
-                np.add.at(out, rows[~first], sums[~first])
-        else:  # from a finer level already in ``out``
-            if level.unique:
-                out[level.trows] = out[level.starts]
-            else:
-                np.add.at(out, level.trows, out[level.starts])
+    if ms.copy is not None:
+        first, count = ms.copy
+        out[first : first + count] = matrix
+    if len(ms.atom_starts):
+        atoms = np.add.reduceat(matrix, ms.atom_starts, axis=0)  # the one pass over communes
+        for order, group_starts, trows in ms.levels:
+            if len(order):
+                out[trows] = np.add.reduceat(atoms[order], group_starts, axis=0)
     for trow, crows in ms.custom:
         out[trow] = matrix[crows].sum(axis=0)
     return out
