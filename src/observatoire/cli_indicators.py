@@ -177,7 +177,7 @@ def register(app: typer.Typer, catalogue_app: typer.Typer, console: Console) -> 
 
         if sources:
             table = Table(title="Sources officielles")
-            for column in ("Identifiant", "Titre", "Éditeur", "Licence", "Millésimes"):
+            for column in ("Identifiant", "Titre", "Éditeur", "Licence", "Millésimes", "Diffusion"):
                 table.add_column(column, overflow="fold")
             for entry in sources_catalogue.sources().values():
                 table.add_row(
@@ -186,6 +186,7 @@ def register(app: typer.Typer, catalogue_app: typer.Typer, console: Console) -> 
                     entry.editeur,
                     entry.licence,
                     ", ".join(entry.vintages) or "dernier publié",
+                    "diffusion restreinte" if entry.restreint else "",
                 )
             console.print(table)
             return
@@ -198,10 +199,11 @@ def register(app: typer.Typer, catalogue_app: typer.Typer, console: Console) -> 
             if theme and th.id != theme:
                 continue
             table = Table(title=f"{th.label} ({th.id})")
-            for column in ("Identifiant", "Libellé", "Unité", "Nature", "Source"):
+            for column in ("Identifiant", "Libellé", "Unité", "Nature", "Source", "Diffusion"):
                 table.add_column(column, overflow="fold")
             for ind in indicators:
-                table.add_row(ind.id, ind.label, ind.unit, KIND_FR[ind.kind], ind.source)
+                diffusion = "diffusion restreinte" if ind.restricted else ""
+                table.add_row(ind.id, ind.label, ind.unit, KIND_FR[ind.kind], ind.source, diffusion)
             console.print(table)
         console.print(f"{len(catalogue.indicators)} indicateurs, {len(catalogue.themes)} thèmes.")
 
@@ -234,11 +236,19 @@ def register(app: typer.Typer, catalogue_app: typer.Typer, console: Console) -> 
             console.print(f"Formule : {_formula(ind).replace('`', '')}", highlight=False)
             console.print(f"Source : {SOURCE_LABELS[ind.source]}")
             console.print(f"Secret et précautions : {ind.secrecy}", highlight=False)
+            if ind.restricted:
+                console.print(
+                    f"Diffusion restreinte : {ind.restriction} — hors du site statique, servi "
+                    "avec un jeton d'accès.",
+                    highlight=False,
+                )
             return
         entry = sources_catalogue.source(identifiant)
         console.print(f"[bold]{entry.titre}[/] ({entry.id})")
         console.print(f"Éditeur : {entry.editeur} — licence : {entry.licence}")
         console.print(f"Niveau : {entry.niveau} — format : {entry.format}")
+        if entry.restreint:
+            console.print("Diffusion restreinte : hors du site statique, servie avec un jeton.")
         if entry.page:
             console.print(f"Page : {entry.page}")
         for vintage, url in entry.urls.items():

@@ -2,6 +2,15 @@
 
 Today: ``sources.yaml`` (official sources: publisher, licence, URL templates by vintage,
 checksums). Errors name the file, the entry and the key, in French.
+
+``jeux`` lists the warehouse dataset ids a source's files load into (``lovac_communes``,
+``rp_comparateur``…: the ``dataset`` of the lineage); a dataset belongs to one source only.
+``restreint: true`` marks a source of restricted diffusion (« diffusion restreinte »): the
+figures of its datasets are left out of the static web build and served only with an access
+token. Every indicator reading one of those datasets is restricted too
+(``observatoire.indicators.catalogue``: an indicator's datasets are those of its ``source``
+family, ``SOURCE_DATASETS``; ``restricted_indicator_ids`` lists them). The agency's own
+exports keep them, marked « diffusion restreinte ».
 """
 
 from __future__ import annotations
@@ -88,6 +97,7 @@ def parse_sources(text: str, origin: str = "sources.yaml") -> dict[str, Source]:
     if not isinstance(raw, dict) or not isinstance(raw.get("sources"), list):
         raise ConfigError("le catalogue doit contenir une liste « sources »", path=origin)
     sources: dict[str, Source] = {}
+    owners: dict[str, str] = {}  # dataset id → source id
     for position, entry in enumerate(raw["sources"], start=1):
         where = f"entrée {position}"
         if not isinstance(entry, dict):
@@ -119,12 +129,30 @@ def parse_sources(text: str, origin: str = "sources.yaml") -> dict[str, Source]:
                 raise ConfigError(f"{where} (« {sid} ») : adresse invalide « {url} »", path=origin)
         if not urls and not template:
             raise ConfigError(f"{where} (« {sid} ») : ni « url » ni « urls »", path=origin)
+        jeux = entry["jeux"]
+        if not isinstance(jeux, list) or not all(isinstance(j, str) and j for j in jeux):
+            raise ConfigError(
+                f"{where} (« {sid} ») : « jeux » attend une liste d'identifiants", path=origin
+            )
+        for jeu in jeux:
+            if jeu in owners:
+                raise ConfigError(
+                    f"{where} (« {sid} ») : le jeu « {jeu} » appartient déjà à la source "
+                    f"« {owners[jeu]} »",
+                    path=origin,
+                )
+            owners[jeu] = sid
+        restreint = entry.get("restreint", False)
+        if not isinstance(restreint, bool):
+            raise ConfigError(
+                f"{where} (« {sid} ») : « restreint » attend true ou false", path=origin
+            )
         sources[sid] = Source(
             id=sid,
             titre=str(entry["titre"]),
             editeur=str(entry["editeur"]),
             licence=str(entry["licence"]),
-            jeux=tuple(str(j) for j in entry["jeux"]),
+            jeux=tuple(jeux),
             niveau=str(entry.get("niveau", "")),
             format=str(entry.get("format", "")),
             page=str(entry.get("page", "")),
@@ -132,7 +160,7 @@ def parse_sources(text: str, origin: str = "sources.yaml") -> dict[str, Source]:
             urls=urls,
             millesimes=tuple(str(m) for m in entry.get("millesimes") or ()),
             sha256={str(k): str(v) for k, v in (entry.get("sha256") or {}).items()},
-            restreint=bool(entry.get("restreint", False)),
+            restreint=restreint,
         )
     return sources
 

@@ -42,12 +42,35 @@ Kinds (how a figure of a group of communes is computed):
 
 ``secrecy`` states the source's rule in French; ``threshold: {variable: "NBMENFISC{aa}", min:
 50}`` also makes the figure ``secret`` when Σ variable over the territory is below ``min``.
+
+Sources whose reader keeps the file's lower-case column names (LOVAC: ``pp_vacant_25``) are
+written in lower case, ``pp_vacant_{aa}``; a trailing ``_{aa}`` leaves no underscore in the
+generic name (``pp_vacant``, as the reader stores it). Lower-case variables are accepted only
+for those sources (``LOWERCASE_SOURCES``) and those sources accept only lower-case variables:
+the case tells which reader a variable comes from.
+
+Restricted diffusion (« diffusion restreinte »): ``Indicator.restricted`` is true when
+
+1. the entry says ``restreint: true``; or
+2. a dataset it reads belongs to a source marked ``restreint: true`` in ``sources.yaml``
+   (``observatoire.catalogue``). The datasets an indicator reads are those of its ``source``
+   family, :data:`SOURCE_DATASETS` (warehouse dataset ids, as in the ``jeux`` of
+   ``sources.yaml``; ``rp_*`` matches a prefix) — LOVAC indicators (``source: lovac``) read
+   ``lovac_communes``, and the case rule above guarantees that no other family reads a LOVAC
+   variable; or
+3. it is ``derived`` from a restricted indicator.
+
+``Indicator.restriction`` says why, in French. Restricted figures stay in the agency's own
+exports (marked « diffusion restreinte »), are left out of the static web build and are served
+only with an access token; :func:`restricted_indicator_ids` lists them.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -58,12 +81,25 @@ from observatoire.errors import ConfigError, InputError
 
 KINDS = ("count", "ratio", "growth", "derived", "non_additive")
 POLARITIES = ("positive", "negative", "neutral")
-SOURCES = ("rp", "filosofi", "bpe", "population_legale")
+SOURCES = ("rp", "filosofi", "bpe", "population_legale", "lovac")
+# Warehouse datasets each source family is read from (``jeux`` of sources.yaml; ``*`` matches a
+# prefix). The comparateur (``rp_comparateur``) also carries Filosofi columns.
+SOURCE_DATASETS: dict[str, tuple[str, ...]] = {
+    "rp": ("rp_*",),
+    "filosofi": ("filosofi_*", "rp_comparateur"),
+    "bpe": ("bpe_*",),
+    "population_legale": ("population_legale",),
+    "lovac": ("lovac_communes",),
+}
+# Families whose reader keeps the file's lower-case column names as variables.
+LOWERCASE_SOURCES = ("lovac",)
 MEASURES = ("rate", "change", "flow_rate")
 STATUSES = ("ok", "secret", "incomplete", "non_additive", "missing")
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
-_VARIABLE = re.compile(r"^[A-Z][A-Z0-9_\-]*(\{aa\}|\{p\})?[A-Z0-9_\-]*$")
+_VARIABLE = re.compile(
+    r"^(?:[A-Z][A-Z0-9_\-]*(\{aa\}|\{p\})?[A-Z0-9_\-]*|[a-z][a-z0-9_]*(\{aa\})?[a-z0-9_]*)$"
+)
 _TERM = re.compile(r"\s*([+-]?)\s*([A-Za-z0-9_\-{}]+)\s*")
 _EXPRESSION_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|([a-z][a-z0-9_]*)|([-+*/()]))")
 
@@ -87,6 +123,7 @@ _KEYS = {
     "secrecy",
     "threshold",
     "levels",
+    "restreint",
 }
 _REQUIRED = ("id", "label", "definition", "unit", "polarity", "kind", "source", "secrecy")
 _FIELDS_BY_KIND = {
@@ -137,6 +174,9 @@ class Indicator:
     decimals: int = 1
     threshold: tuple[Term, float] | None = None
     levels: tuple[str, ...] = ("commune",)  # non_additive: levels the source publishes
+    restreint: bool = False  # as declared by the entry
+    restricted: bool = False  # declared, or reads a restricted dataset, or derived from one
+    restriction: str = ""  # why, in French (empty when not restricted)
 
     def variables(self) -> set[str]:
         """Generic warehouse variables read by this indicator."""
@@ -201,7 +241,10 @@ class IndicatorCatalogue:
 
 
 def generic_name(pattern: str) -> tuple[str, str]:
-    """``P{aa}_LOG`` → (``P_LOG``, ``year``); ``NAIS{p}`` → (``NAIS``, ``span``)."""
+    """``P{aa}_LOG`` → (``P_LOG``, ``year``); ``NAIS{p}`` → (``NAIS``, ``span``);
+    ``pp_vacant_{aa}`` → (``pp_vacant``, ``year``)."""
+    if pattern.endswith("_{aa}"):
+        return pattern[: -len("_{aa}")], "year"
     if "{aa}" in pattern:
         return pattern.replace("{aa}", ""), "year"
     if "{p}" in pattern:
@@ -231,7 +274,7 @@ def parse_terms(text: str, where: str, origin: str) -> Expression:
         if not _VARIABLE.match(pattern):
             raise ConfigError(
                 f"{where} : variable « {pattern} » invalide (majuscules, chiffres, _ et au plus "
-                "un repère {aa} ou {p})",
+                "un repère {aa} ou {p} ; ou tout en minuscules comme la colonne du fichier)",
                 path=origin,
             )
         generic, timing = generic_name(pattern)
@@ -360,6 +403,7 @@ def _parse_indicator(entry: dict, theme: str, where: str, origin: str) -> Indica
     def exprs(key: str) -> tuple[Expression, ...]:
         return _alternatives(entry[key], f"{where}, {key}", origin) if key in entry else ()
 
+    value, numerator, denominator = exprs("value"), exprs("numerator"), exprs("denominator")
     stock = exprs("stock")
     if kind == "growth":
         for alternative in stock:
@@ -371,6 +415,29 @@ def _parse_indicator(entry: dict, theme: str, where: str, origin: str) -> Indica
             raise ConfigError(f"{where} : « flow » doit porter le repère {{p}}", path=origin)
     expression = str(entry.get("expression", ""))
     inputs = expression_inputs(expression, where, origin) if kind == "derived" else ()
+    restreint = entry.get("restreint", False)
+    if not isinstance(restreint, bool):
+        raise ConfigError(f"{where} : restreint attend true ou false", path=origin)
+    terms = [
+        t
+        for group in (value, numerator, denominator, stock, flow)
+        for alternative in group
+        for t in alternative
+    ] + ([threshold[0]] if threshold else [])
+    for term in terms:
+        lower = term.pattern[0].islower()
+        if lower and source not in LOWERCASE_SOURCES:
+            raise ConfigError(
+                f"{where} : variable « {term.pattern} » en minuscules, réservée aux sources "
+                f"{', '.join(LOWERCASE_SOURCES)} (source déclarée : {source})",
+                path=origin,
+            )
+        if not lower and source in LOWERCASE_SOURCES:
+            raise ConfigError(
+                f"{where} : variable « {term.pattern} » : la source {source} s'écrit en "
+                "minuscules, comme les colonnes de son fichier",
+                path=origin,
+            )
     return Indicator(
         id=iid,
         label=str(entry["label"]),
@@ -381,9 +448,9 @@ def _parse_indicator(entry: dict, theme: str, where: str, origin: str) -> Indica
         source=source,
         theme=theme,
         secrecy=" ".join(str(entry["secrecy"]).split()),
-        value=exprs("value"),
-        numerator=exprs("numerator"),
-        denominator=exprs("denominator"),
+        value=value,
+        numerator=numerator,
+        denominator=denominator,
         stock=stock,
         flow=flow,
         measure=measure,
@@ -393,6 +460,7 @@ def _parse_indicator(entry: dict, theme: str, where: str, origin: str) -> Indica
         decimals=decimals,
         threshold=threshold,
         levels=levels,
+        restreint=restreint,
     )
 
 
@@ -423,8 +491,51 @@ def parse_theme(text: str, origin: str) -> tuple[Theme, list[Indicator]]:
     return theme, indicators
 
 
-def parse_catalogue(texts: dict[str, str]) -> IndicatorCatalogue:
-    """Validate a whole catalogue from ``{origin: yaml text}``; cross-checks derived inputs."""
+def restricted_datasets() -> dict[str, str]:
+    """Dataset id → source id, for every dataset of a ``restreint`` source of sources.yaml."""
+    from observatoire.catalogue import sources
+
+    return {jeu: s.id for s in sources().values() if s.restreint for jeu in s.jeux}
+
+
+def _restrictions(
+    indicators: dict[str, Indicator], restricted: Mapping[str, str]
+) -> dict[str, Indicator]:
+    """The indicators with ``restricted`` / ``restriction`` set (see the module docstring)."""
+    out: dict[str, Indicator] = {}
+
+    def visit(ind: Indicator) -> Indicator:
+        if ind.id in out:
+            return out[ind.id]
+        reasons = ["déclaré « restreint » au catalogue"] if ind.restreint else []
+        patterns = SOURCE_DATASETS[ind.source]
+        for dataset, source_id in sorted(restricted.items()):
+            if any(fnmatchcase(dataset, pattern) for pattern in patterns):
+                reasons.append(f"lit le jeu {dataset} (source « {source_id} » restreinte)")
+        for dep in ind.inputs:
+            if visit(indicators[dep]).restricted:
+                reasons.append(f"calculé à partir de {dep}, à diffusion restreinte")
+        out[ind.id] = replace(ind, restricted=bool(reasons), restriction=" ; ".join(reasons))
+        return out[ind.id]
+
+    for ind in indicators.values():
+        visit(ind)
+    return {iid: out[iid] for iid in indicators}
+
+
+def restricted_indicator_ids(catalogue: IndicatorCatalogue) -> set[str]:
+    """Ids of the indicators whose figures are « à diffusion restreinte »."""
+    return {i.id for i in catalogue.indicators.values() if i.restricted}
+
+
+def parse_catalogue(
+    texts: dict[str, str], restricted: Mapping[str, str] | None = None
+) -> IndicatorCatalogue:
+    """Validate a whole catalogue from ``{origin: yaml text}``; cross-checks derived inputs.
+
+    ``restricted``: dataset id → source id of the restricted datasets (default: those of the
+    package's sources.yaml, :func:`restricted_datasets`).
+    """
     themes: dict[str, Theme] = {}
     indicators: dict[str, Indicator] = {}
     origins: dict[str, str] = {}
@@ -448,6 +559,9 @@ def parse_catalogue(texts: dict[str, str]) -> IndicatorCatalogue:
                     path=origins[ind.id],
                 )
     _check_cycles(indicators, origins)
+    indicators = _restrictions(
+        indicators, restricted_datasets() if restricted is None else restricted
+    )
     return IndicatorCatalogue(themes=themes, indicators=indicators)
 
 

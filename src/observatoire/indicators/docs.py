@@ -24,6 +24,7 @@ SOURCE_LABELS = {
     "filosofi": "INSEE, Filosofi",
     "bpe": "INSEE, base permanente des équipements",
     "population_legale": "INSEE, populations légales",
+    "lovac": "Cerema pour la DGALN, LOVAC (logements vacants du parc privé, fichier communal)",
 }
 MEASURE_LABELS = {
     "rate": "taux annuel moyen ((S1/S0)^(1/n) − 1) × 100",
@@ -78,6 +79,10 @@ def render_dictionary(catalogue: IndicatorCatalogue) -> str:
         "un sous-compte) ; `non_additive` (médiane, décile, taux de pauvreté d'un territoire",
         "que la source ne publie pas) ; `missing` (aucune donnée, ou ratio à dénominateur nul).",
         "",
+        "« Diffusion restreinte » : indicateur déclaré `restreint` ou lisant un jeu d'une source",
+        "marquée `restreint` dans `sources.yaml` (LOVAC) — hors du site statique, servi avec un",
+        "jeton d'accès ; présent dans les exports de l'agence.",
+        "",
     ]
     for theme, indicators in catalogue.by_theme():
         lines += [f"## {theme.label}", ""]
@@ -98,5 +103,7 @@ def render_dictionary(catalogue: IndicatorCatalogue) -> str:
                 lines.append(f"- Seuil : « secret » si Σ `{term.pattern}` < {minimum:g}")
             if ind.kind == "non_additive":
                 lines.append(f"- Niveaux publiés par la source : {', '.join(ind.levels)}")
+            if ind.restricted:
+                lines.append(f"- Diffusion restreinte : {ind.restriction}")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -6,7 +6,9 @@ users, GeoPackage for QGIS.
 - XLSX: one sheet per theme (territories × indicator-periods, French number formats through
   Excel's locale, frozen headers; a cell that has no value says why: « secret », « non
   additif », « manquant »; an incomplete value is in italics with a comment), then sheets
-  « Définitions », « Sources », « Licences », « Millésimes » and « Statuts ».
+  « Définitions », « Sources », « Licences », « Millésimes » and « Statuts ». The exports are
+  the agency's own: restricted indicators (LOVAC…) stay in them, and « Définitions » and
+  « Sources » say « diffusion restreinte » in their « Diffusion » column (not to be published).
 - GeoPackage: one layer per level, one feature per territory, one column per indicator and
   period plus its status column.
 """
@@ -61,7 +63,12 @@ LICENCES = {
         "source et de la date"
     ),
     "populations légales": "Licence Ouverte / Open Licence 2.0 (Etalab)",
+    "Cerema": (
+        "Licence Ouverte / Open Licence (Etalab), fichier LOVAC en open data — chiffres à "
+        "diffusion restreinte dans l'observatoire"
+    ),
 }
+RESTRICTED_TEXT = "diffusion restreinte"
 _LEVEL_ORDER = {"custom": 0, "commune": 1, "epci": 2, "departement": 3, "region": 4, "france": 5}
 
 
@@ -234,26 +241,39 @@ def _metadata_sheets(workbook, table, catalogue, lineage, bold, fill) -> None:
                         kinds[ind.kind],
                         polarity[ind.polarity],
                         ind.secrecy,
+                        RESTRICTED_TEXT if ind.restricted else "",
                     ]
                 )
     _append_table(
         workbook.create_sheet("Définitions"),
-        ["Identifiant", "Libellé", "Définition", "Thème", "Unité", "Nature", "Polarité", "Secret"],
+        [
+            "Identifiant",
+            "Libellé",
+            "Définition",
+            "Thème",
+            "Unité",
+            "Nature",
+            "Polarité",
+            "Secret",
+            "Diffusion",
+        ],
         rows,
         bold,
         fill,
     )
+    restricted = {i.id for i in catalogue.indicators.values() if i.restricted}
     sources = table[["indicator_id", "period", "source", "origin"]].drop_duplicates()
     sources = sources.sort_values(["indicator_id", "period"])
     _append_table(
         workbook.create_sheet("Sources"),
-        ["Indicateur", "Période", "Source", "Nature des données"],
+        ["Indicateur", "Période", "Source", "Nature des données", "Diffusion"],
         [
             [
                 r.indicator_id,
                 r.period,
                 r.source,
                 "SIMULÉES" if r.origin == "simulated" else "réelles",
+                RESTRICTED_TEXT if r.indicator_id in restricted else "",
             ]
             for r in sources.itertuples(index=False)
         ],
@@ -301,6 +321,8 @@ def _metadata_sheets(workbook, table, catalogue, lineage, bold, fill) -> None:
 def _licence(source: str) -> str:
     if source.startswith("INSEE"):
         return LICENCES["INSEE"]
+    if source.startswith("Cerema"):
+        return LICENCES["Cerema"]
     return "voir la page de l'éditeur"
 
 

@@ -13,7 +13,11 @@ vintage`` rows with the catalogue's generic variable names:
   ``BPE_DOM_<letter>``, ``BPE_<TYPEQU>`` and, when INSEE's gamme table is loaded,
   ``BPE_GAMME_PROXIMITE`` / ``_INTERMEDIAIRE`` / ``_SUPERIEURE``. A commune of a covered
   département without equipment of a type counts 0 (the BPE lists equipments; absence is
-  zero, not unknown).
+  zero, not unknown);
+- ``lovac_communes``: the LOVAC communal file (Cerema / DGALN), variables as the reader stores
+  them (``pp_vacant``, ``pp_vacant_plus_2ans``, ``ff_pp_total``, ``pp_total``; period = the
+  year of the 1 January situation). A cell LOVAC masks (``s``, fewer than 11 dwellings) stays
+  NULL with ``secret = true`` — never 0; a commune absent from the file has no row (missing).
 
 When several editions hold the same variable and period (the comparateur and a thematic base,
 or two vintages of the historical series), one edition is chosen for the whole country —
@@ -49,6 +53,7 @@ DATASET_LABELS = {
     "population_legale": "INSEE, populations légales {v}",
     "bpe_xy": "INSEE, base permanente des équipements {v}",
     "bpe_com": "INSEE, base permanente des équipements {v}",
+    "lovac_communes": "Cerema / DGALN, LOVAC {v} (logements vacants du parc privé)",
 }
 
 FACT_COLUMNS = ("code", "variable", "period", "value", "secret", "cog_status", "dataset", "vintage")
@@ -206,6 +211,11 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
             "FROM population_legale"
         )
         used.append("population_legale")
+    if "lovac_communes" in tables:
+        parts.append(
+            f"SELECT {cols} FROM lovac_communes WHERE variable IN (SELECT variable FROM _wanted)"
+        )
+        used.append("lovac_communes")
     if any(v.startswith("BPE_") for v in variables):
         bpe = _bpe_sql(con, tables)
         if bpe:

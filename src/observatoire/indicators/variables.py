@@ -5,7 +5,9 @@
 - Filosofi communal files: :data:`observatoire.sources.filosofi.COM_VARIABLES`;
 - BPE: ``BPE_TOT``, ``BPE_DOM_<domain>``, ``BPE_GAMME_<gamme>`` and ``BPE_<TYPEQU>`` for the
   types of ``bpe_types.yaml``;
-- legal populations: ``PMUN``.
+- legal populations: ``PMUN``;
+- LOVAC communal file: :data:`observatoire.sources.lovac.VARIABLES` (lower case, as the file's
+  columns: ``pp_vacant``, ``pp_vacant_plus_2ans``, ``ff_pp_total``, ``pp_total``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import yaml
 from observatoire.indicators.catalogue import IndicatorCatalogue
 from observatoire.sources.bpe import bpe_catalogue
 from observatoire.sources.filosofi import COM_VARIABLES
+from observatoire.sources.lovac import VARIABLES as LOVAC_VARIABLES
 
 BPE_GAMMES = ("PROXIMITE", "INTERMEDIAIRE", "SUPERIEURE")
 
@@ -42,6 +45,8 @@ def known_variables() -> dict[str, str]:
         for code in entry.get("types") or {}:
             known[f"BPE_{code}"] = "BPE"
     known["PMUN"] = "populations légales"
+    for name in LOVAC_VARIABLES:
+        known[name] = "LOVAC (Cerema)"
     return known
 
 

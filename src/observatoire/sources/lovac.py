@@ -42,6 +42,10 @@ from observatoire.sources.dvf import (
 from observatoire.sources.registry import register
 
 RESTRICTED_FRIENDLY = True
+# Variables of the communal file read by the indicator catalogue (``pp_vacant_25`` → variable
+# ``pp_vacant``, period ``2025``): vacant private dwellings at 1 January, those vacant for two
+# years or more, and the private stock (``ff_pp_total``; ``pp_total`` in the editions up to 2025).
+VARIABLES = ("pp_vacant", "pp_vacant_plus_2ans", "ff_pp_total", "pp_total")
 SECRET_THRESHOLD = 11
 SECRET_MARK = "s"
 LONG_COLUMNS = ("code", "variable", "period", "value", "secret", "source_column")
