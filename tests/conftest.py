@@ -26,3 +26,12 @@ def shared_file(shared: Path, relative: str) -> Path:
     if not path.is_file():
         pytest.skip(f"fichier réel absent : {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_summary(tmp_path_factory: pytest.TempPathFactory):
+    """The Artois demo project, built once per test session (tests must not modify it,
+    except by running the demo again, which is idempotent)."""
+    from observatoire.demo import run_demo
+
+    return run_demo(tmp_path_factory.mktemp("demo") / "artois")

@@ -16,9 +16,8 @@ from observatoire.warehouse import Warehouse
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("demo") / "artois"
-    return run_demo(folder)
+def demo(demo_summary):
+    return demo_summary
 
 
 def test_demo_builds_project_warehouse_and_outputs(demo) -> None:

@@ -93,9 +93,11 @@ app.add_typer(cog_app, name="cog")
 from observatoire.cli_indicators import register as _register_indicators  # noqa: E402
 from observatoire.cli_indicators import register_report as _register_report  # noqa: E402
 from observatoire.cli_options import ProjectOption  # noqa: E402
+from observatoire.cli_site import register_site as _register_site  # noqa: E402
 
 _register_indicators(app, catalogue_app, console)
 _register_report(app, console)
+_register_site(app, console)
 
 
 def _version(value: bool) -> None:

@@ -4,7 +4,8 @@ Stages run today: embedded referential (COG 2025) → warehouse → the agency's
 real legal populations of every embedded vintage, recoded to COG 2025 → the other sources,
 SIMULATED in their official formats for the agency's départements (marked as such in the
 lineage and every output) → the indicator catalogue computed for every territory (``build``)
-→ exports (CSV in the indicator-table layout, XLSX by theme, GeoPackage for QGIS).
+→ exports (CSV in the indicator-table layout, XLSX by theme, GeoPackage for QGIS), the HTML
+report of the Pôle métropolitain and the static web observatory (``sorties/site``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from observatoire.indicators.export import export
 from observatoire.indicators.select import read_values
 from observatoire.project import Project, init_project, open_project
 from observatoire.publish.report import make_reports
+from observatoire.publish.site.static_site import build_site
 from observatoire.settings import SETTINGS_FILE, TERRITORIES_FILE
 from observatoire.territories import referential
 from observatoire.territories.perimeters import Territory
@@ -175,7 +177,7 @@ def run_demo(
         console=console,
         transient=False,
     ) as progress:
-        task = progress.add_task("Démonstration Artois", total=5)
+        task = progress.add_task("Démonstration Artois", total=6)
         with Warehouse(settings.warehouse_path) as warehouse:
             progress.update(task, description="Référentiel et territoires → entrepôt")
             publish_territories(warehouse, project)
@@ -226,6 +228,17 @@ def run_demo(
                 report_path,
                 "rapport « chiffres clés » du Pôle métropolitain (HTML ; PDF : "
                 "observatoire report pm-artois)",
+            )
+        )
+        progress.advance(task)
+
+        progress.update(task, description="Observatoire web (site statique)")
+        site = build_site(project, quiet=True)
+        summary.outputs.append(
+            (
+                site.folder / "index.html",
+                "observatoire web statique (s'ouvre dans un navigateur ; en serveur : "
+                "observatoire serve)",
             )
         )
         progress.advance(task)
@@ -339,6 +352,7 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
         f"  observatoire territoires liste -p {summary.root}\n"
         f"  observatoire entrepot info -p {summary.root}\n"
         f"  observatoire indicators --tous --format xlsx -p {summary.root}\n"
+        f"  observatoire serve -p {summary.root}  (puis http://127.0.0.1:8000/)\n"
         f"  QGIS : glisser {summary.outputs[1][0]} dans la carte\n"
         '  Python : duckdb.connect("' + str(summary.warehouse) + '").sql("FROM indicator_values")'
     )

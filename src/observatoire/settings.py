@@ -18,6 +18,10 @@ The file uses French keys because analysts edit it by hand::
 
     [comparaisons]
     references = ["62", "32", "FR"]   # territories every portrait is compared with
+
+    [site]                     # optional: the web observatory
+    fond_de_carte = ""         # tile URL template (https://…/{z}/{x}/{y}.png); empty = none
+    attribution = ""           # credit line of those tiles
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ class Settings:
     sorties: str = "sorties"
     charte: Branding = field(default_factory=lambda: Branding(titre="Observatoire"))
     references: tuple[str, ...] = ("FR",)
+    tiles: str = ""  # [site] fond_de_carte: optional basemap tile URL template
+    tiles_attribution: str = ""  # [site] attribution
 
     @property
     def data_dir(self) -> Path:
@@ -82,6 +88,7 @@ _SECTIONS: dict[str, set[str]] = {
     "projet": {"nom", "cog", "donnees", "entrepot", "sorties"},
     "charte": {"titre", "logo", "couleur_principale", "couleur_secondaire", "couleur_accent"},
     "comparaisons": {"references"},
+    "site": {"fond_de_carte", "attribution"},
 }
 
 
@@ -177,12 +184,26 @@ def parse_settings(text: str, *, root: Path, path: Path | None = None) -> Settin
             path=path,
             line=_line_of(text, "comparaisons", "references"),
         )
+    site = {
+        key: _expect_str(value, path, text, "site", key)
+        for key, value in raw.get("site", {}).items()
+    }
+    tiles = site.get("fond_de_carte", "").strip()
+    if tiles and not (re.match(r"^https?://", tiles) and all(f"{{{c}}}" in tiles for c in "zxy")):
+        raise ConfigError(
+            f"adresse de fond de carte « {tiles} » invalide : une adresse http(s) contenant "
+            '{z}, {x} et {y} est attendue, par exemple "https://tuiles.exemple.fr/{z}/{x}/{y}.png"',
+            path=path,
+            line=_line_of(text, "site", "fond_de_carte"),
+        )
     return Settings(
         root=root,
         nom=nom,
         cog=cog,
         charte=charte,
         references=tuple(refs_raw),
+        tiles=tiles,
+        tiles_attribution=site.get("attribution", ""),
         **folders,
     )
 

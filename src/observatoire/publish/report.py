@@ -120,6 +120,8 @@ class ReportData:
     simulated: bool = False
     sources: set[str] = field(default_factory=set)
     _index: dict | None = None
+    _by_key: dict | None = None
+    _ranks: dict | None = None
 
     def rows_of_territory(self) -> pd.DataFrame:
         v = self.values
@@ -139,19 +141,42 @@ class ReportData:
             }
         return self._index.get((indicator_id, t.id, t.level), self.values.iloc[0:0])
 
-    def latest(self, indicator_id: str, territory: Territory | None = None) -> pd.Series | None:
-        """The row of the latest period with a value (else the latest row)."""
-        rows = self.rows(indicator_id, territory)
-        if rows.empty:
-            return None
-        rows = rows.assign(_end=rows["period"].str[-4:]).sort_values("_end")
-        with_value = rows[rows["value"].notna()]
-        return (with_value if not with_value.empty else rows).iloc[-1]
+    def _records(self, indicator_id: str, territory: Territory | None) -> list[dict[str, Any]]:
+        """Rows of one indicator and territory as dicts, by period end (stable)."""
+        if self._by_key is None:
+            index: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+            for record in self.values.to_dict("records"):
+                key = (record["indicator_id"], record["territory_id"], record["level"])
+                index.setdefault(key, []).append(record)
+            for records in index.values():
+                records.sort(key=lambda r: str(r["period"])[-4:])
+            self._by_key = index
+        t = territory or self.territory
+        return self._by_key.get((indicator_id, t.id, t.level), [])
 
-    def at(self, indicator_id: str, period: str, territory: Territory) -> pd.Series | None:
-        rows = self.rows(indicator_id, territory)
-        rows = rows[rows["period"] == period]
-        return None if rows.empty else rows.iloc[0]
+    def latest(
+        self, indicator_id: str, territory: Territory | None = None
+    ) -> dict[str, Any] | None:
+        """The row of the latest period with a value (else the latest row)."""
+        records = self._records(indicator_id, territory)
+        if not records:
+            return None
+        with_value = [r for r in records if not pd.isna(r["value"])]
+        return (with_value or records)[-1]
+
+    def at(self, indicator_id: str, period: str, territory: Territory) -> dict[str, Any] | None:
+        return next(
+            (r for r in self._records(indicator_id, territory) if r["period"] == period), None
+        )
+
+    def rank(self, indicator_id: str, period: str) -> tuple[int, int] | None:
+        """Rank and number of peers of the territory, or None."""
+        if self._ranks is None:
+            self._ranks = {
+                (r["indicator_id"], r["period"]): (int(r["rank"]), int(r["peers"]))
+                for r in self.ranks.to_dict("records")
+            }
+        return self._ranks.get((indicator_id, period))
 
     def figure(self, indicator_id: str, territory: Territory | None = None):
         row = self.latest(indicator_id, territory)
@@ -159,7 +184,7 @@ class ReportData:
             return None
         return self._figure(row)
 
-    def _figure(self, row: pd.Series) -> commentary.Figure:
+    def _figure(self, row: dict[str, Any]) -> commentary.Figure:
         ind = self.catalogue.indicators[row["indicator_id"]]
         value = None if pd.isna(row["value"]) else float(row["value"])
         return commentary.Figure(
@@ -253,7 +278,7 @@ def _img(svg: str, alt: str, css: str = "chart") -> str:
     return f'<img class="{css}" src="data:image/svg+xml;base64,{data}" alt="{html.escape(alt)}">'
 
 
-def _cell(row: pd.Series | None, decimals: int, unit: str) -> tuple[str, str | None]:
+def _cell(row: dict[str, Any] | None, decimals: int, unit: str) -> tuple[str, str | None]:
     """Text of a value cell and the footnote of its status."""
     if row is None:
         return "—", "missing"
@@ -268,19 +293,24 @@ def _cell(row: pd.Series | None, decimals: int, unit: str) -> tuple[str, str | N
     return STATUS_MARKS.get(status) or "—", status
 
 
-def _arrow(data: ReportData, indicator_id: str, row: pd.Series) -> str:
+def _arrow(data: ReportData, indicator_id: str, row: dict[str, Any]) -> str:
     """Evolution arrow against the previous period of the same indicator."""
     if "-" in str(row["period"]) or pd.isna(row["value"]):
         return ""  # an evolution already, or nothing to compare
-    rows = data.rows(indicator_id)
-    rows = rows[rows["value"].notna() & ~rows["period"].str.contains("-")]
     # Census vintages less than 5 years apart share most of their surveys: compare with the
     # latest vintage at least 5 years older.
     limit = int(str(row["period"])[-4:]) - 5
-    earlier = rows[rows["period"].str[-4:].astype(int) <= limit].sort_values("period")
-    if earlier.empty:
+    earlier = sorted(
+        (
+            r
+            for r in data._records(indicator_id, None)
+            if not pd.isna(r["value"]) and "-" not in r["period"] and int(r["period"]) <= limit
+        ),
+        key=lambda r: r["period"],
+    )
+    if not earlier:
         return ""
-    before = float(earlier.iloc[-1]["value"])
+    before = float(earlier[-1]["value"])
     now = float(row["value"])
     ind = data.catalogue.indicators[indicator_id]
     if abs(now - before) < 0.5 * 10 ** (-ind.decimals):
@@ -289,7 +319,7 @@ def _arrow(data: ReportData, indicator_id: str, row: pd.Series) -> str:
         symbol, word = "↗", "en hausse"
     else:
         symbol, word = "↘", "en baisse"
-    since = fr_period(str(earlier.iloc[-1]["period"]))
+    since = fr_period(str(earlier[-1]["period"]))
     return (
         f'<span class="arrow" title="{word} depuis {since}"><span aria-hidden="true">{symbol}'
         f'</span> <span class="sr">{word} depuis {since}</span></span>'
@@ -355,13 +385,12 @@ def _chart(data: ReportData, chart: dict[str, Any], colour: str) -> dict[str, An
         )
     if kind == "evolution":
         ind = data.catalogue.indicators[chart["indicateur"]]
-        rows = data.rows(ind.id)
-        rows = rows[rows["value"].notna()]
-        if len(rows) < 2:
+        records = [r for r in data._records(ind.id, None) if not pd.isna(r["value"])]
+        if len(records) < 2:
             return None
         points = [
             {"territory": t.nom, "period": str(r["period"]), "value": float(r["value"])}
-            for _, r in rows.iterrows()
+            for r in sorted(records, key=lambda r: r["period"])
         ]
         return charts.evolution_line(
             points, title=ind.label, unit=ind.unit, decimals=ind.decimals, color=colour
@@ -466,10 +495,10 @@ def _table(data: ReportData, ids: list[str]) -> dict[str, Any]:
             text, note = _cell(data.at(iid, period, territory), ind.decimals, ind.unit)
             notes.add(note)
             cells.append(text)
-        rank = data.ranks[(data.ranks["indicator_id"] == iid) & (data.ranks["period"] == period)]
+        rank = data.rank(iid, period)
         own = data.at(iid, period, data.territory)
-        ranked = not rank.empty and own is not None and own["status"] == "ok"
-        rank_text = f"{int(rank.iloc[0]['rank'])}/{int(rank.iloc[0]['peers'])}" if ranked else ""
+        ranked = rank is not None and own is not None and own["status"] == "ok"
+        rank_text = f"{rank[0]}/{rank[1]}" if ranked else ""
         rows.append(
             {"label": ind.label, "period": fr_period(period), "cells": cells, "rank": rank_text}
         )
@@ -477,7 +506,9 @@ def _table(data: ReportData, ids: list[str]) -> dict[str, Any]:
     return {"header": header, "rows": rows, "notes": _notes(notes), "peers": peers}
 
 
-def chapters(data: ReportData, colour: str) -> list[dict[str, Any]]:
+def chapter_contents(data: ReportData, colour: str) -> list[dict[str, Any]]:
+    """The chapters of ``rapport.yaml`` with data for this territory: Vega-Lite specs (not
+    rendered), comparison table, commentary and map settings. Shared with the web portrait."""
     out = []
     parent = data.comparators[0] if data.comparators else None
     parent_key = parent.key if parent else None
@@ -493,26 +524,35 @@ def chapters(data: ReportData, colour: str) -> list[dict[str, Any]]:
     for chapter in report_spec()["chapitres"]:
         specs = [_chart(data, chart, colour) for chart in chapter.get("graphiques") or []]
         specs = [spec for spec in specs if spec is not None]
-        svgs = list(_POOL.map(charts.render_svg, specs))  # the renderer releases the GIL
-        figures = []
-        for spec, svg in zip(specs, svgs, strict=True):
-            alt = charts.alt_text(spec)
-            figures.append({"img": _img(svg, alt), "alt": alt})
         table = _table(data, chapter.get("tableau") or [])
-        if not figures and not table["rows"]:
+        if not specs and not table["rows"]:
             continue
         out.append(
             {
                 "id": chapter["id"],
                 "title": chapter["titre"],
-                "figures": figures,
-                "map": _map(data, chapter),
+                "specs": specs,
+                "chapter": chapter,
                 "table": table,
                 "comments": commentary.comment(
                     chapter.get("commentaires") or [], lookup, parent_key
                 ),
             }
         )
+    return out
+
+
+def chapters(data: ReportData, colour: str) -> list[dict[str, Any]]:
+    out = []
+    for content in chapter_contents(data, colour):
+        specs = content.pop("specs")
+        svgs = list(_POOL.map(charts.render_svg, specs))  # the renderer releases the GIL
+        figures = []
+        for spec, svg in zip(specs, svgs, strict=True):
+            alt = charts.alt_text(spec)
+            figures.append({"img": _img(svg, alt), "alt": alt})
+        chapter = content.pop("chapter")
+        out.append({**content, "figures": figures, "map": _map(data, chapter)})
     return out
 
 

@@ -1,0 +1,119 @@
+"""``observatoire site build``: the whole observatory as static files.
+
+Every API path is written twice: ``api/….json`` (read with ``fetch`` over HTTP) and
+``api/….js`` (the same payload handed to ``OBS_DATA``, loaded with a ``<script>`` tag, so
+that the site also opens from ``file://`` where browsers refuse ``fetch``). Pages, vendored
+assets and the PDF reports already built (``sorties/rapports``) are copied beside them.
+Restricted datasets are never written. The folder is replaced only once complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_all_start_methods, get_context
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from observatoire.project import Project
+from observatoire.publish.site.api import SiteData, encode, openapi
+from observatoire.publish.site.pages import STATIC, render_pages
+from observatoire.warehouse import Warehouse
+
+_SHARED: dict[str, object] = {}  # the SiteData inherited by forked workers
+
+
+@dataclass
+class SiteReport:
+    """What a static build wrote."""
+
+    folder: Path
+    files: int
+    bytes: int
+    reports: int
+
+
+def _render_chunk(paths: list[str]) -> list[tuple[str, bytes]]:
+    data = _SHARED["data"]
+    assert isinstance(data, SiteData)
+    return [(path, encode(data.respond(path))) for path in paths]
+
+
+def render_all(
+    data: SiteData, paths: list[str], *, workers: int | None = None, quiet: bool = False
+) -> Iterator[tuple[str, bytes]]:
+    """Every ``(path, JSON bytes)`` of ``paths``, computed by forked workers (progress bar)."""
+    workers = workers or min(os.cpu_count() or 1, 4)
+    chunks = [paths[i : i + 40] for i in range(0, len(paths), 40)]
+    with Progress(
+        TextColumn("[bold]Réponses de l'API"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task("api", total=len(paths))
+        _SHARED["data"] = data
+        try:
+            if workers > 1 and "fork" in get_all_start_methods():
+                with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+                    for done in pool.map(_render_chunk, chunks):
+                        yield from done
+                        progress.advance(task, len(done))
+            else:
+                for chunk in chunks:
+                    done = _render_chunk(chunk)
+                    yield from done
+                    progress.advance(task, len(done))
+        finally:
+            _SHARED.clear()
+
+
+def _write(root: Path, path: str, body: bytes) -> int:
+    target = root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(body)
+    script = b"OBS_DATA(" + json.dumps(path).encode() + b"," + body + b");\n"
+    target.with_suffix(".js").write_bytes(script)
+    return len(body) + len(script)
+
+
+def build_site(
+    project: Project, folder: Path | None = None, *, workers: int | None = None, quiet: bool = False
+) -> SiteReport:
+    """Write the static observatory into ``folder`` (default ``sorties/site``)."""
+    folder = folder or project.settings.output_dir / "site"
+    staging = folder.with_name(folder.name + ".partiel")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        with Warehouse(project.settings.warehouse_path, read_only=True) as warehouse:
+            data = SiteData.load(warehouse, project)
+        for name, html in render_pages(data).items():
+            (staging / name).write_text(html, encoding="utf-8")
+        shutil.copytree(STATIC, staging / "static")
+        (staging / "api").mkdir()
+        (staging / "api" / "openapi.json").write_bytes(encode(openapi()))
+        reports = project.settings.output_dir / "rapports"
+        copied = 0
+        if reports.is_dir():
+            (staging / "rapports").mkdir()
+            for pdf in sorted(reports.glob("*.pdf")):
+                shutil.copy2(pdf, staging / "rapports" / pdf.name)
+                copied += 1
+        total = sum(
+            _write(staging, path, body)
+            for path, body in render_all(data, data.paths(), workers=workers, quiet=quiet)
+        )
+        files = sum(1 for p in staging.rglob("*") if p.is_file())
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return SiteReport(folder, files, total, copied)
