@@ -31,8 +31,13 @@ import pandas as pd
 import shapely
 
 from observatoire.catalogue import sources as source_catalogue
+from observatoire.errors import InputError
 from observatoire.indicators.build import VALUE_TABLE
-from observatoire.indicators.catalogue import IndicatorCatalogue, indicator_catalogue
+from observatoire.indicators.catalogue import (
+    IndicatorCatalogue,
+    indicator_catalogue,
+    restricted_indicator_ids,
+)
 from observatoire.indicators.facts import dataset_label
 from observatoire.indicators.select import peer_groups
 from observatoire.project import Project
@@ -162,15 +167,11 @@ class SiteData:
         catalogue = indicator_catalogue()
         scope = site_scope(project)
         if VALUE_TABLE not in warehouse.tables():
-            from observatoire.errors import InputError
-
             raise InputError("aucun indicateur calculé : lancez d'abord « observatoire build »")
         keys = pd.DataFrame(
             {"territory_id": [t.id for t in scope], "level": [t.level for t in scope]}
         )
-        restricted_ids = frozenset(
-            i.id for i in catalogue.indicators.values() if getattr(i, "restricted", False)
-        )
+        restricted_ids = frozenset(restricted_indicator_ids(catalogue))
         con = warehouse.con.cursor()
         try:
             con.register("_site_keys", keys)
@@ -198,13 +199,13 @@ class SiteData:
                 """
             ).df()
             lineage = con.execute(
-                "SELECT dataset, vintage, origin, source, count(*) AS fichiers, "
+                "SELECT dataset, vintage, origin, count(*) AS fichiers, "
                 "sum(rows) AS lignes FROM lineage GROUP BY ALL ORDER BY dataset, vintage"
             ).df()
         finally:
             con.close()
         if not restricted:
-            values = values[~values["indicator_id"].isin(restricted_ids)]
+            values = values[~values["indicator_id"].isin(restricted_ids)].copy()
             ranks = ranks[~ranks["indicator_id"].isin(restricted_ids)]
         # A secret cell never leaves with a value (defensive: the engine already writes NULL).
         values.loc[values["status"] == "secret", "value"] = np.nan

@@ -138,6 +138,7 @@ def create_app(
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         Route("/{name}", page),
     ]
+
     async def not_found(request: Request, exc: Exception) -> Response:
         """Unmatched paths (a newline in a segment…): a French 404, JSON under /api/."""
         if request.url.path.startswith("/api/"):

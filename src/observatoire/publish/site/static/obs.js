@@ -88,10 +88,6 @@
       .replace(/[-'’]/g, " ").replace(/\s+/g, " ").trim();
   }
 
-  function unitText(unit) {
-    return unit === "%" || unit === "%/an" || unit === "‰" ? unit : (unit ? " " + unit : "");
-  }
-
   function fmtValue(value, status, ind, meta) {
     if (status === "incomplete" && value === null) return meta.statuts.withheld.marque;
     if (value === null || value === undefined) {
@@ -638,8 +634,10 @@
             };
             var period = lastOf(ref) || portraits.map(lastOf).filter(Boolean).sort().pop();
             if (!period) return;
-            var tr = el("tr", {}, [el("th", { scope: "row", text: ind.libelle }), el("td", { text: periodText(period) })]);
-            var line = [ind.libelle, period];
+            var inline = ind.unite === "%" || ind.unite === "%/an" || ind.unite === "‰";
+            var label = ind.libelle + (ind.unite && !inline ? " (" + ind.unite + ")" : "");
+            var tr = el("tr", {}, [el("th", { scope: "row", text: label }), el("td", { text: periodText(period) })]);
+            var line = [label, period];
             var refRow = (ref.valeurs[ind.id] || []).filter(function (r) { return r[0] === period; })[0];
             portraits.forEach(function (p, i) {
               var row = (p.valeurs[ind.id] || []).filter(function (r) { return r[0] === period; })[0];
