@@ -216,6 +216,82 @@ def test_static_files_are_the_api_responses(client, demo: Demo) -> None:
     assert openapi()["paths"]
 
 
+def test_portrait_ranks_are_the_peer_ranks(client, demo: Demo) -> None:
+    from observatoire.indicators.select import peer_ranks
+
+    for level, code in (("epci", CABBALR), ("commune", "62119")):
+        portrait = client.get(f"/api/territoires/{level}/{code}.json").json()
+        territory = demo.project.territories.get(code)
+        with Warehouse(demo.project.settings.warehouse_path, read_only=True) as w:
+            ranks = peer_ranks(w, territory)
+        expected = {
+            (r.indicator_id, r.period): f"{int(r.rank)}/{int(r.peers)}"
+            for r in ranks.itertuples(index=False)
+        }
+        labels = {
+            i["libelle"]: i["id"]
+            for t in client.get("/api/indicateurs.json").json()["themes"]
+            for i in t["indicateurs"]
+        }
+        checked = 0
+        for chapter in portrait["chapitres"]:
+            for row in chapter["tableau"]["rows"]:
+                if row["rank"]:
+                    period = row["period"].replace("\u2013", "-")
+                    assert row["rank"] == expected[(labels[row["label"]], period)], row
+                    checked += 1
+        assert checked >= 10
+        peers = {text.split("/")[1] for text in expected.values()}
+        assert len(peers) > 1 or level == "epci"  # never "r/r" by construction
+
+
+def test_values_cite_the_sources_of_each_period(client) -> None:
+    payload = client.get("/api/valeurs/part_65p/commune.json").json()
+    assert set(payload["sources"]) == set(payload["periodes"])
+    assert all(payload["sources"][p] for p in payload["periodes"])
+
+
+def test_paths_are_canonical_and_the_cache_stays_bounded(client) -> None:
+    cache = client.app.state.public.responses
+    client.get("/api/meta.json")
+    size = len(cache)
+    for path in ("/api/meta.json/", "/api//meta.json", "/api/meta.json//", "/api/meta.json/x"):
+        assert client.get(path).status_code == 404, path
+    assert len(cache) == size
+
+
+def test_authorization_schemes_and_vary(client) -> None:
+    basic = client.get("/api/meta.json", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert basic.status_code == 200 and basic.json()["restreint"] is False
+    assert "Authorization" in basic.headers["vary"]
+
+
+def test_reports_of_corsican_communes_are_served(client, demo: Demo) -> None:
+    folder = demo.project.settings.output_dir / "rapports"
+    folder.mkdir(exist_ok=True)
+    pdf = folder / "chiffres-cles-commune-2A004.pdf"
+    pdf.write_bytes(b"%PDF-1.4 test")
+    try:
+        response = client.get("/rapports/chiffres-cles-commune-2A004.pdf")
+        assert response.status_code == 200 and response.content == b"%PDF-1.4 test"
+        assert client.get("/rapports/..%2Fobservatoire.toml").status_code == 404
+    finally:
+        pdf.unlink()
+
+
+def test_site_build_never_wipes_a_foreign_folder(demo: Demo, tmp_path: Path) -> None:
+    from observatoire.errors import InputError
+    from observatoire.publish.site.static_site import build_site
+
+    foreign = tmp_path / "www"
+    foreign.mkdir()
+    (foreign / "index.html").write_text("le site de l'agence", encoding="utf-8")
+    with pytest.raises(InputError, match="pas un site de l'observatoire"):
+        build_site(demo.project, foreign, quiet=True)
+    assert (foreign / "index.html").read_text(encoding="utf-8") == "le site de l'agence"
+    assert (demo.site / ".observatoire-site").is_file()
+
+
 # --------------------------------------------------------------------------- browser
 
 
@@ -437,9 +513,18 @@ def test_contrast_of_the_header_text() -> None:
 
     assert contrast("#ffffff", "#000000") == pytest.approx(21.0)
     assert contrast("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)  # WCAG's example
-    for background in ("#1b4f72", "#ffeb3b", "#5dade2", "#000000", "#ffffff", "#e67e22"):
+    for background in (
+        "#1b4f72",
+        "#ffeb3b",
+        "#5dade2",
+        "#000000",
+        "#ffffff",
+        "#e67e22",
+        "#7c7c7c",
+        "#f80810",
+    ):
         chosen = text_on(background)
-        other = "#1a1a1a" if chosen == "#ffffff" else "#ffffff"
+        other = "#000000" if chosen == "#ffffff" else "#ffffff"
         assert contrast(chosen, background) >= contrast(other, background)
         assert contrast(chosen, background) >= 4.5
 

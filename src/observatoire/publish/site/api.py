@@ -188,7 +188,9 @@ class SiteData:
                 f"""
                 WITH ranked AS (
                     SELECT v.territory_id, v.level, v.indicator_id, v.period, p.peer_group,
-                           rank() OVER w AS rank, count(*) OVER w AS peers
+                           rank() OVER w AS rank,
+                           count(*) OVER (PARTITION BY p.peer_group, v.level, v.indicator_id,
+                                                       v.period) AS peers
                     FROM {VALUE_TABLE} v JOIN _peers p USING (territory_id, level)
                     WHERE v.value IS NOT NULL AND v.level IN ('commune', 'epci', 'departement',
                                                               'region')
@@ -372,7 +374,10 @@ class SiteData:
                 stats[i] = status
             out_values[period] = vals
             out_status[period] = stats
-        sources = sorted(set(rows["source"].dropna()))
+        sources = {
+            str(period): sorted(set(group["source"].dropna()))
+            for period, group in rows.groupby("period")
+        }
         return {
             "indicateur": ind.id,
             "niveau": level,
@@ -585,8 +590,13 @@ class SiteData:
 
     def respond(self, path: str) -> dict[str, Any]:
         """The payload of one API path, or :class:`NotFound`."""
-        parts = path.strip("/").split("/")
-        if len(parts) < 2 or parts[0] != "api" or not parts[-1].endswith(".json"):
+        parts = path.split("/")[1:]  # a canonical path: "/api/…/x.json", no empty segment
+        if (
+            not path.startswith("/api/")
+            or len(parts) < 2
+            or not all(parts)
+            or not parts[-1].endswith(".json")
+        ):
             raise NotFound(f"adresse inconnue : {path}")
         parts[-1] = parts[-1][: -len(".json")]
         route = parts[1:]

@@ -79,7 +79,7 @@ def contrast(a: str, b: str) -> float:
 def text_on(background: str) -> str:
     """White or near-black, whichever reads better on ``background`` (the agency's colour
     may be light: the header text must stay readable, RGAA 3.2)."""
-    return max(("#ffffff", "#1a1a1a"), key=lambda c: contrast(c, background))
+    return max(("#ffffff", "#000000"), key=lambda c: contrast(c, background))
 
 
 def render_pages(data: SiteData) -> dict[str, str]:

@@ -29,7 +29,7 @@ from observatoire.publish.site.pages import STATIC, render_pages
 from observatoire.publish.site.static_site import render_all
 from observatoire.warehouse import Warehouse
 
-_PDF = re.compile(r"^[a-z0-9][a-z0-9._-]{0,120}\.pdf$")
+_PDF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.pdf$")
 
 
 @dataclass
@@ -52,8 +52,8 @@ class _Cache:
 def security_headers(tiles: str | None) -> dict[str, str]:
     """Headers of every response: no framing, no sniffing, only our own resources."""
     img = "'self' data: blob:"
-    if tiles:
-        match = re.match(r"^(https?://[^/]+)", tiles)
+    if tiles:  # the tile host ({s}.tile.example.org: any subdomain)
+        match = re.match(r"^(https?://[^/]+)", tiles.replace("{s}", "*"))
         img += f" {match.group(1)}" if match else ""
     return {
         "X-Content-Type-Options": "nosniff",
@@ -84,13 +84,12 @@ def create_app(
 
     def authorised(request: Request) -> _Cache | Response:
         given = request.headers.get("authorization")
-        if given is None:
+        scheme, _, value = (given or "").partition(" ")
+        if scheme.lower() != "bearer":  # none, or another scheme (a proxy's Basic): public
             return public
-        scheme, _, value = given.partition(" ")
         if (
             private is None
             or token is None
-            or scheme.lower() != "bearer"
             or not hmac.compare_digest(value.strip().encode(), token.encode())
         ):
             return JSONResponse(
@@ -115,7 +114,8 @@ def create_app(
         return Response(
             body,
             media_type="application/json",
-            headers={**headers, "Cache-Control": caching},
+            # The same address answers differently with a token: caches must key on it.
+            headers={**headers, "Cache-Control": caching, "Vary": "Authorization"},
         )
 
     async def page(request: Request) -> Response:

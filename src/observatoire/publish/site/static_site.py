@@ -20,11 +20,13 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from observatoire.errors import InputError
 from observatoire.project import Project
 from observatoire.publish.site.api import SiteData, encode, openapi
 from observatoire.publish.site.pages import STATIC, render_pages
 from observatoire.warehouse import Warehouse
 
+MARKER = ".observatoire-site"  # a folder holding it may be replaced by a new build
 _SHARED: dict[str, object] = {}  # the SiteData inherited by forked workers
 
 
@@ -87,13 +89,25 @@ def build_site(
     project: Project, folder: Path | None = None, *, workers: int | None = None, quiet: bool = False
 ) -> SiteReport:
     """Write the static observatory into ``folder`` (default ``sorties/site``)."""
-    folder = folder or project.settings.output_dir / "site"
+    folder = (folder or project.settings.output_dir / "site").resolve()
+    if folder.exists() and (
+        not folder.is_dir() or (any(folder.iterdir()) and not (folder / MARKER).is_file())
+    ):
+        raise InputError(
+            f"le dossier {folder} existe et n'est pas un site de l'observatoire (fichier "
+            f"{MARKER} absent) : choisissez un dossier vide ou nouveau, il serait remplacé"
+        )
     staging = folder.with_name(folder.name + ".partiel")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
         with Warehouse(project.settings.warehouse_path, read_only=True) as warehouse:
             data = SiteData.load(warehouse, project)
+        (staging / MARKER).write_text(
+            "Site statique écrit par « observatoire site build » : ce dossier est remplacé à "
+            "chaque construction.\n",
+            encoding="utf-8",
+        )
         for name, html in render_pages(data).items():
             (staging / name).write_text(html, encoding="utf-8")
         shutil.copytree(STATIC, staging / "static")

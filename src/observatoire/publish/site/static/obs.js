@@ -30,7 +30,10 @@
   function token() {
     var match = /[?&]jeton=([^&]+)/.exec(location.search);
     if (match) {
-      sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+      try { sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1])); } catch (e) { /* malformed: ignored */ }
+      // Out of the address bar and the history once read.
+      var rest = location.search.replace(/([?&])jeton=[^&]*&?/, "$1").replace(/[?&]$/, "");
+      history.replaceState(null, "", location.pathname + rest + location.hash);
     }
     return sessionStorage.getItem(TOKEN_KEY);
   }
@@ -54,6 +57,10 @@
       var jeton = token();
       if (jeton) headers.Authorization = "Bearer " + jeton;
       promise = fetch("api/" + name + ".json", { headers: headers }).then(function (r) {
+        if (r.status === 401) {
+          sessionStorage.removeItem(TOKEN_KEY);
+          throw new Error("jeton d'accès invalide : il a été oublié, rechargez la page");
+        }
         if (!r.ok) throw new Error("donnée introuvable : " + name + " (" + r.status + ")");
         return r.json();
       });
@@ -80,7 +87,18 @@
 
   function param(name) {
     var match = new RegExp("[?&]" + name + "=([^&]*)").exec(location.search);
-    return match ? decodeURIComponent(match[1].replace(/\+/g, " ")) : null;
+    try {
+      return match ? decodeURIComponent(match[1].replace(/\+/g, " ")) : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // Status words for exports (the screen shows the marks: s, n.p., *, n.a., —).
+  var STATUS_WORDS = { ok: "diffusé", secret: "secret statistique", incomplete: "partiel", non_additive: "non additif", missing: "manquant" };
+  function statusWord(value, status) {
+    if (status === "incomplete" && value === null) return "non publié (total incomplet)";
+    return STATUS_WORDS[status] || (value === null ? "manquant" : "");
   }
 
   function normalise(text) {
@@ -130,6 +148,7 @@
     var current = [];
     var active = -1;
     function close() {
+      current = [];
       list.hidden = true; input.setAttribute("aria-expanded", "false"); active = -1;
       input.removeAttribute("aria-activedescendant");
     }
@@ -213,7 +232,7 @@
       },
       onEachFeature: function (f, lyr) {
         var v = valueOf(f);
-        lyr.bindTooltip(f.properties.nom + " : " + v.text, { sticky: true });
+        lyr.bindTooltip(el("span", { text: f.properties.nom + " : " + v.text }), { sticky: true });
         if (options.onClick) lyr.on("click", function () { options.onClick(f); });
       },
     }).addTo(map);
@@ -237,7 +256,8 @@
     var state = container._state;
     var map = container._map;
     var size = map.getSize();
-    var legendHeight = 22 * (state.classes.labels.length + 1) + 70;
+    var missing = state.features.some(function (f) { return state.valueOf(f).value === null; });
+    var legendHeight = 22 * (state.classes.labels.length + 2) + 100;
     var canvas = document.createElement("canvas");
     canvas.width = size.x; canvas.height = size.y + legendHeight;
     var ctx = canvas.getContext("2d");
@@ -266,7 +286,19 @@
       y += 22; ctx.fillStyle = state.palette[i]; ctx.fillRect(10, y - 11, 16, 12);
       ctx.fillStyle = "#1a1a1a"; ctx.fillText(label + " (" + state.classes.counts[i] + ")", 32, y);
     });
-    y += 26; ctx.fillStyle = "#595959"; ctx.fillText(state.source, 10, y);
+    if (missing) {
+      y += 22; ctx.fillStyle = "#d9d9d9"; ctx.fillRect(10, y - 11, 16, 12);
+      ctx.fillStyle = "#1a1a1a"; ctx.fillText("non diffusé ou manquant", 32, y);
+    }
+    ctx.fillStyle = "#595959";
+    var line = "";
+    y += 26;
+    state.source.split(" ").forEach(function (word) {  // wrapped to the canvas width
+      var next = line ? line + " " + word : word;
+      if (ctx.measureText(next).width > canvas.width - 20 && line) { ctx.fillText(line, 10, y); y += 16; line = word; }
+      else line = next;
+    });
+    ctx.fillText(line, 10, y);
     canvas.toBlob(function (blob) {
       var url = URL.createObjectURL(blob);
       var a = el("a", { href: url, download: filename });
@@ -307,7 +339,7 @@
           el("span", { class: "kind", text: (t.categorie || meta.niveaux[t.niveau]) + (t.nb_communes ? " · " + C.frNumber(t.nb_communes, 0) + " communes" : "") }),
         ])]));
       });
-    });
+    }).catch(function (e) { fail(document.getElementById("contenu"), e); });
   }
 
   // ------------------------------------------------------------------ pages: portrait
@@ -319,7 +351,7 @@
       var ind = index[id];
       if (!ind) return;
       portrait.valeurs[id].forEach(function (r) {
-        rows.push([ind.libelle, ind.theme.libelle, r[0], r[1], ind.unite, r[2], r[3] === null ? null : portrait.sources[r[3]]]);
+        rows.push([ind.libelle, ind.theme.libelle, r[0], r[1], ind.unite, statusWord(r[1], r[2]), r[3] === null ? null : portrait.sources[r[3]]]);
       });
     });
     return rows;
@@ -328,7 +360,10 @@
   function portraitPage(meta) {
     var box = document.getElementById("portrait");
     var ref = (param("t") || "").split("/");
-    if (ref.length !== 2) { fail(box, new Error("territoire non indiqué (territoire.html?t=niveau/code)")); return; }
+    if (ref.length !== 2 || !/^[a-z]+$/.test(ref[0]) || !/^[A-Za-z0-9_-]+$/.test(ref[1])) {
+      fail(box, new Error("territoire non indiqué ou mal écrit (territoire.html?t=niveau/code)"));
+      return;
+    }
     Promise.all([api("territoires/" + ref[0] + "/" + ref[1]), api("indicateurs")]).then(function (res) {
       var p = res[0], catalogue = res[1];
       var t = p.territoire;
@@ -445,13 +480,13 @@
       };
       var title = ind.libelle + " (" + periodText(period) + ")" + where;
       mapDiv.setAttribute("aria-label", "Carte des communes : " + title);
-      var res2 = choropleth(mapDiv, meta, features, valueOf, { scheme: carte.methode, k: carte.classes, decimals: ind.decimales, title: title, source: "Source : " + vals.sources.join(" ; "), outline: own.niveau === "commune" ? own.id : null });
+      var res2 = choropleth(mapDiv, meta, features, valueOf, { scheme: carte.methode, k: carte.classes, decimals: ind.decimales, title: title, source: "Source : " + (vals.sources[period] || []).join(" ; "), outline: own.niveau === "commune" ? own.id : null });
       caption.appendChild(el("p", { class: "map-title", text: title }));
       var leg = el("div", { class: "legend" });
       caption.appendChild(leg);
       legend(leg, res2.classes, res2.palette, features.some(function (f) { return valueOf(f).value === null; }), "non diffusé ou manquant");
-      caption.appendChild(el("p", { class: "source", text: "Source : " + vals.sources.join(" ; ") }));
-    });
+      caption.appendChild(el("p", { class: "source", text: "Source : " + (vals.sources[period] || []).join(" ; ") }));
+    }).catch(function (e) { caption.appendChild(el("p", { class: "error", text: "Carte indisponible : " + e.message })); });
   }
 
   // ------------------------------------------------------------------ pages: explorer
@@ -473,7 +508,8 @@
       var wanted = param("indicateur");
       if (wanted && indicators[wanted]) form.theme.value = indicators[wanted].theme.id;
       var zoneParam = param("zone");
-      if (zoneParam) form.zone.value = zoneParam;
+      var known = zones.some(function (z) { return z.niveau + "/" + z.id === zoneParam; });
+      if (known) form.zone.value = zoneParam;
       else { var dep = zones.filter(function (z) { return z.niveau === "departement"; })[0]; if (dep) form.zone.value = "departement/" + dep.id; }
       function fillIndicators() {
         form.indicator.innerHTML = "";
@@ -520,8 +556,9 @@
           });
           var byId = {};
           rows.forEach(function (row) { byId[row.id] = row; });
-          var title = ind.libelle + " (" + periodText(period) + ") — " + (level === "commune" ? "communes" : "EPCI") + " de " + zone.nom;
-          var source = "Source : " + vals.sources.join(" ; ");
+          var scopeText = level === "commune" ? "communes de " + zone.nom : "EPCI ayant des communes dans " + zone.nom;
+          var title = ind.libelle + (ind.unite ? ", en " + ind.unite : "") + " (" + periodText(period) + ") — " + scopeText;
+          var source = "Source : " + (vals.sources[period] || []).join(" ; ");
           document.getElementById("definition").textContent = ind.definition;
           var out = choropleth(mapDiv, meta, features, function (f) { return byId[f.properties.id]; }, {
             scheme: form.scheme.value, k: parseInt(form.k.value, 10), decimals: ind.decimales, title: title, source: source,
@@ -557,6 +594,7 @@
         thead.appendChild(tr);
         var rows = current.rows.slice().sort(function (a, b) {
           var x = a[sortState.key], y = b[sortState.key];
+          if (x === null && y === null) return 0;
           if (x === null) return 1; if (y === null) return -1;
           if (typeof x === "number") return (x - y) * sortState.dir;
           return String(x).localeCompare(String(y), "fr") * sortState.dir;
@@ -570,14 +608,14 @@
       }
       function exportRows() {
         var rows = [["Territoire", "Code", current.ind.libelle + " (" + current.period + ")", "Unité", "Statut"]];
-        current.rows.forEach(function (row) { rows.push([row.nom, row.id, row.value, current.ind.unite, row.status]); });
+        current.rows.forEach(function (row) { rows.push([row.nom, row.id, row.value, current.ind.unite, statusWord(row.value, row.status)]); });
         rows.push([]); rows.push([current.source]);
         return rows;
       }
       var base = function () { return current.ind.id + "-" + current.level + "-" + current.period; };
-      document.getElementById("export-csv").addEventListener("click", function () { X.download(base() + ".csv", X.csv(exportRows())); });
-      document.getElementById("export-xlsx").addEventListener("click", function () { X.download(base() + ".xlsx", X.workbook([{ name: current.ind.libelle, rows: exportRows() }])); });
-      document.getElementById("export-png").addEventListener("click", function () { mapPng(mapDiv, base() + ".png"); });
+      document.getElementById("export-csv").addEventListener("click", function () { if (current) X.download(base() + ".csv", X.csv(exportRows())); });
+      document.getElementById("export-xlsx").addEventListener("click", function () { if (current) X.download(base() + ".xlsx", X.workbook([{ name: current.ind.libelle, rows: exportRows() }])); });
+      document.getElementById("export-png").addEventListener("click", function () { if (current && mapDiv._state) mapPng(mapDiv, base() + ".png"); });
       draw();
     }).catch(function (e) { fail(document.getElementById("contenu"), e); });
   }
@@ -626,7 +664,7 @@
           var head = el("tr", {}, [el("th", { scope: "col", text: "Indicateur" }), el("th", { scope: "col", text: "Période" })]);
           portraits.forEach(function (p, i) { head.appendChild(el("th", { scope: "col", class: i === portraits.length - 1 ? "reference" : null, text: p.territoire.nom + (i === portraits.length - 1 ? " (référence)" : "") })); });
           thead.appendChild(head);
-          table = [["Indicateur", "Période"].concat(portraits.map(function (p) { return p.territoire.nom; }))];
+          table = [["Indicateur", "Unité", "Période"].concat(portraits.map(function (p, i) { return p.territoire.nom + (i === portraits.length - 1 ? " (référence)" : ""); }))];
           theme.indicateurs.forEach(function (ind) {
             var lastOf = function (p) {
               var rows = (p.valeurs[ind.id] || []).filter(function (r) { return r[1] !== null; });
@@ -637,7 +675,7 @@
             var inline = ind.unite === "%" || ind.unite === "%/an" || ind.unite === "‰";
             var label = ind.libelle + (ind.unite && !inline ? " (" + ind.unite + ")" : "");
             var tr = el("tr", {}, [el("th", { scope: "row", text: label }), el("td", { text: periodText(period) })]);
-            var line = [label, period];
+            var line = [ind.libelle, ind.unite, period];
             var refRow = (ref.valeurs[ind.id] || []).filter(function (r) { return r[0] === period; })[0];
             portraits.forEach(function (p, i) {
               var row = (p.valeurs[ind.id] || []).filter(function (r) { return r[0] === period; })[0];
@@ -649,18 +687,18 @@
                 text += " (" + (gap >= 0 ? "+" : "−") + C.frNumber(Math.abs(gap), ind.decimales) + "\u00a0pt)";
               }
               tr.appendChild(el("td", { class: "num", text: text }));
-              line.push(v);
+              line.push(v !== null ? v : fmtValue(v, s, ind, meta));
             });
             tbody.appendChild(tr);
             table.push(line);
           });
-        }).catch(function (e) { fail(document.getElementById("comparaison"), e); });
+        }).catch(function (e) { fail(document.getElementById("comparaison").parentNode, e); });
       }
       document.getElementById("export-comparaison").addEventListener("click", function () {
         if (table) X.download("comparaison.xlsx", X.workbook([{ name: "Comparaison", rows: table }]));
       });
       render();
-    });
+    }).catch(function (e) { fail(document.getElementById("contenu"), e); });
   }
 
   // ------------------------------------------------------------------ start
