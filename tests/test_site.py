@@ -551,3 +551,27 @@ def test_random_parameters_never_break_the_api(client) -> None:
         assert response.headers["content-type"].startswith("application/json")
 
     check()
+
+
+def test_keyboard_reaches_the_content_and_the_explorer_controls(browser, server_url: str) -> None:
+    page = browser.new_page()
+    page.goto(server_url + "explorateur.html?indicateur=part_65p")
+    page.wait_for_selector("#tableau tbody tr")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "contenu"
+    reached = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.id"))
+    for control in ("theme", "indicateur", "niveau", "zone", "periode", "methode", "classes"):
+        assert control in reached, (control, reached)
+    # Changing the indicator from the keyboard repaints the table.
+    page.focus("#indicateur")
+    caption = page.inner_text("#tableau-titre")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function(
+        "t => document.querySelector('#tableau-titre').textContent !== t", arg=caption
+    )
+    page.close()
