@@ -22,7 +22,7 @@ from observatoire.indicators.catalogue import indicator_catalogue, restricted_in
 from observatoire.project import Project, open_project
 from observatoire.publish.fmt import fr_number
 from observatoire.publish.maps import classify
-from observatoire.publish.report import chromium_path
+from observatoire.publish.report import CHROMIUM_ARGS, chromium_path
 from observatoire.publish.site.api import ROUTES, openapi
 from observatoire.publish.site.server import create_app
 from observatoire.warehouse import Warehouse
@@ -330,15 +330,7 @@ def browser():
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=executable,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-                "--allow-file-access-from-files",
-            ],
+            args=[*CHROMIUM_ARGS, "--allow-file-access-from-files"],
         )
         yield browser
         browser.close()

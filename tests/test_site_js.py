@@ -39,20 +39,13 @@ import observatoire
 from observatoire.errors import InputError
 from observatoire.publish.fmt import fr_number
 from observatoire.publish.maps import SCHEMES, classify
-from observatoire.publish.report import chromium_path
+from observatoire.publish.report import CHROMIUM_ARGS, chromium_path
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = Path(observatoire.__file__).parent / "publish" / "site" / "static"
 VENDOR = STATIC / "vendor"
 VENDOR_SCRIPT = ROOT / "scripts" / "vendor_web_assets.py"
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
+BROWSER_ARGS = CHROMIUM_ARGS
 GLOBALS = {
     "leaflet": "L",
     "vega": "vega",

@@ -38,6 +38,7 @@ from observatoire.indicators.catalogue import (
     indicator_catalogue,
     restricted_indicator_ids,
 )
+from observatoire.indicators.export import LEVEL_LABELS
 from observatoire.indicators.facts import dataset_label
 from observatoire.indicators.select import peer_groups
 from observatoire.project import Project
@@ -57,14 +58,6 @@ from observatoire.warehouse import Warehouse
 
 API_VERSION = "1"
 LEVELS = ("commune", "epci", "departement", "region", "france", "custom")
-LEVEL_LABELS = {
-    "commune": "Commune",
-    "epci": "EPCI",
-    "departement": "Département",
-    "region": "Région",
-    "france": "France",
-    "custom": "Territoire de l'agence",
-}
 VALUE_LEVELS = ("commune", "epci")  # levels of the explorer's maps
 GEOMETRY_LEVELS = ("commune", "epci", "departement")
 COORDINATE_GRID = 1e-4  # degrees (about 10 m): generalised shapes need no more
