@@ -35,3 +35,20 @@ def demo_summary(tmp_path_factory: pytest.TempPathFactory):
     from observatoire.demo import run_demo
 
     return run_demo(tmp_path_factory.mktemp("demo") / "artois")
+
+
+def territories_of(groups: dict[tuple[str, str], list[str]]):
+    """Engine ``Territories`` for hand-made groups ``{(id, level): [commune codes]}``."""
+    import pandas as pd
+
+    from observatoire.indicators.engine import Territories
+
+    frame = pd.DataFrame(
+        [(tid, level, f"Territoire {tid}") for tid, level in groups],
+        columns=["territory_id", "level", "territory_label"],
+    )
+    members = pd.DataFrame(
+        [(tid, level, code) for (tid, level), codes in groups.items() for code in codes],
+        columns=["territory_id", "level", "code"],
+    )
+    return Territories(frame=frame, members=members)

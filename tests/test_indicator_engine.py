@@ -9,10 +9,11 @@ import duckdb
 import pandas as pd
 import pytest
 
+from conftest import territories_of
 from observatoire.errors import ConfigError
 from observatoire.indicators.catalogue import indicator_catalogue, parse_catalogue
 from observatoire.indicators.docs import render_dictionary
-from observatoire.indicators.engine import Territories, compute
+from observatoire.indicators.engine import compute
 from observatoire.indicators.variables import unknown_variables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,16 +80,7 @@ def _warehouse(rows: list[tuple], filosofi: list[tuple] = ()) -> duckdb.DuckDBPy
     return con
 
 
-def _territories(groups: dict[tuple[str, str], list[str]]) -> Territories:
-    frame = pd.DataFrame(
-        [(tid, level, f"Territoire {tid}") for tid, level in groups],
-        columns=["territory_id", "level", "territory_label"],
-    )
-    members = pd.DataFrame(
-        [(tid, level, code) for (tid, level), codes in groups.items() for code in codes],
-        columns=["territory_id", "level", "code"],
-    )
-    return Territories(frame=frame, members=members)
+_territories = territories_of
 
 
 GROUPS = {

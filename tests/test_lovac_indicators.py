@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from conftest import territories_of
 from observatoire import catalogue as sources_catalogue
 from observatoire.errors import ConfigError
 from observatoire.indicators.catalogue import (
@@ -19,7 +20,7 @@ from observatoire.indicators.catalogue import (
     parse_catalogue,
     restricted_indicator_ids,
 )
-from observatoire.indicators.engine import Territories, compute
+from observatoire.indicators.engine import compute
 
 LOVAC_IDS = {
     "logements_vacants_parc_prive",
@@ -197,16 +198,7 @@ def _lovac_warehouse(communes: dict) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _territories(groups: dict[tuple[str, str], list[str]]) -> Territories:
-    frame = pd.DataFrame(
-        [(tid, level, f"Territoire {tid}") for tid, level in groups],
-        columns=["territory_id", "level", "territory_label"],
-    )
-    members = pd.DataFrame(
-        [(tid, level, code) for (tid, level), codes in groups.items() for code in codes],
-        columns=["territory_id", "level", "code"],
-    )
-    return Territories(frame=frame, members=members)
+_territories = territories_of
 
 
 def _lovac_table(con: duckdb.DuckDBPyConnection, groups=GROUPS) -> pd.DataFrame:
