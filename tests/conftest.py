@@ -52,3 +52,14 @@ def territories_of(groups: dict[tuple[str, str], list[str]]):
         columns=["territory_id", "level", "code"],
     )
     return Territories(frame=frame, members=members)
+
+
+def value_row(table, tid: str, iid: str, period: str):
+    """The one row of an indicator table for a territory, indicator and period."""
+    rows = table[
+        (table["territory_id"] == tid)
+        & (table["indicator_id"] == iid)
+        & (table["period"] == period)
+    ]
+    assert len(rows) == 1, (tid, iid, period, rows)
+    return rows.iloc[0]

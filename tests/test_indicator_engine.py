@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from conftest import territories_of
+from conftest import territories_of, value_row
 from observatoire.errors import ConfigError
 from observatoire.indicators.catalogue import indicator_catalogue, parse_catalogue
 from observatoire.indicators.docs import render_dictionary
@@ -92,14 +92,7 @@ GROUPS = {
 }
 
 
-def _value(table: pd.DataFrame, tid: str, iid: str, period: str) -> pd.Series:
-    rows = table[
-        (table["territory_id"] == tid)
-        & (table["indicator_id"] == iid)
-        & (table["period"] == period)
-    ]
-    assert len(rows) == 1, (tid, iid, period, rows)
-    return rows.iloc[0]
+_value = value_row
 
 
 def _run(con, groups=GROUPS, catalogue=None) -> pd.DataFrame:

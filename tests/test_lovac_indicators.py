@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from conftest import territories_of
+from conftest import territories_of, value_row
 from observatoire import catalogue as sources_catalogue
 from observatoire.errors import ConfigError
 from observatoire.indicators.catalogue import (
@@ -207,14 +207,7 @@ def _lovac_table(con: duckdb.DuckDBPyConnection, groups=GROUPS) -> pd.DataFrame:
     return compute(con, catalogue, _territories(groups), wanted, cog_vintage=2025)
 
 
-def _value(table: pd.DataFrame, tid: str, iid: str, period: str) -> pd.Series:
-    rows = table[
-        (table["territory_id"] == tid)
-        & (table["indicator_id"] == iid)
-        & (table["period"] == period)
-    ]
-    assert len(rows) == 1, (tid, iid, period, rows)
-    return rows.iloc[0]
+_value = value_row
 
 
 def _sum(codes: list[str], variable: str, period: str) -> float:
