@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import fr, measure, peak_mb  # bench/_common.py (scripts run from bench/)
 
 TARGET_SECONDS = 10.0
 TARGET_RATIO = 5.0
@@ -56,20 +56,6 @@ DATASETS = [
 BASELINE_SOURCES = ("rp", "filosofi")
 READY = "PRET.json"
 SETUP_VERSION = 1
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _fr(value: float, decimals: int = 0) -> str:
-    """French number formatting: narrow no-break space for thousands, decimal comma."""
-    if value is None:
-        return "—"
-    if value != value:  # NaN: the measure failed
-        return "échec"
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", "\u202f").replace(".", ",")
 
 
 # --------------------------------------------------------------------------- setup
@@ -137,14 +123,14 @@ def prepare(folder: Path, echelle: float) -> Path:
         folder / "fichiers", communes=communes, vintages=VINTAGES, seed=SEED, datasets=DATASETS
     )
     print(
-        f"{len(manifest.files)} fichiers simulés pour {_fr(len(communes))} communes "
-        f"en {_fr(time.perf_counter() - start, 1)} s"
+        f"{len(manifest.files)} fichiers simulés pour {fr(len(communes))} communes "
+        f"en {fr(time.perf_counter() - start, 1)} s"
     )
     start = time.perf_counter()
     loads = load_paths(project, manifest.paths)
     print(
-        f"Chargés : {_fr(sum(x.rows for x in loads))} lignes en "
-        f"{_fr(time.perf_counter() - start, 1)} s"
+        f"Chargés : {fr(sum(x.rows for x in loads))} lignes en "
+        f"{fr(time.perf_counter() - start, 1)} s"
     )
     with Warehouse(project.settings.warehouse_path) as warehouse:
         publish_territories(warehouse, project)
@@ -177,7 +163,7 @@ def run_observatoire(project_dir: Path, out: Path) -> dict:
         "indicators": int(counts["i"][0]),
         "territories": int(counts["t"][0]),
         "recomputed": len(report.recomputed),
-        "peak_mb": _peak_mb(),
+        "peak_mb": peak_mb(),
     }
 
 
@@ -359,7 +345,7 @@ def run_baseline(project_dir: Path, out: Path) -> dict:
         out_frames.append(long)
     result = pd.concat(out_frames, ignore_index=True)
     seconds = time.perf_counter() - start
-    peak = _peak_mb()
+    peak = peak_mb()
     result.to_parquet(out)
     return {
         "seconds": seconds,
@@ -378,16 +364,7 @@ def _child(mode: str, project_dir: str, out: str) -> None:
 
 
 def _measure(mode: str, project_dir: Path, out: Path) -> dict:
-    done = subprocess.run(
-        [sys.executable, __file__, "--enfant", mode, str(project_dir), str(out)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        reason = "tué (mémoire ?)" if done.returncode < 0 else done.stderr.strip()[-1500:]
-        print(f"échec de la mesure « {mode} » ({done.returncode}) : {reason}")
-        return {"seconds": float("nan"), "failed": True}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return measure(__file__, mode, [str(project_dir), str(out)])
 
 
 # --------------------------------------------------------------------------- check
@@ -416,8 +393,8 @@ def check(project_dir: Path, baseline_path: Path) -> bool:
         "count(*) FILTER (engine IS NULL) FROM both_values"
     ).fetchone()
     print(
-        f"Contrôle : {_fr(compared)} valeurs comparées (moteur / pandas), {_fr(bad)} écart(s) ; "
-        f"{_fr(only_engine)} valeur(s) du moteur seul, {_fr(only_base)} de pandas seul"
+        f"Contrôle : {fr(compared)} valeurs comparées (moteur / pandas), {fr(bad)} écart(s) ; "
+        f"{fr(only_engine)} valeur(s) du moteur seul, {fr(only_base)} de pandas seul"
     )
     shown = [
         ("departement", "62", "population"),
@@ -436,7 +413,7 @@ def check(project_dir: Path, baseline_path: Path) -> bool:
             continue
         period, engine, base, same = row
         print(
-            f"  {iid} {period} ({level} {tid}) : moteur {_fr(engine, 6)}, pandas {_fr(base, 6)}"
+            f"  {iid} {period} ({level} {tid}) : moteur {fr(engine, 6)}, pandas {fr(base, 6)}"
             f" → {'identiques' if same else 'DIFFÉRENTS'}"
         )
     if bad or only_engine or only_base:
@@ -505,30 +482,30 @@ def main() -> int:
         f"{'s':>8}{'valeurs/s':>13}{'Mo pic':>9}"
     )
     print(
-        f"{'observatoire':<14}{ours['indicators']:>12}{_fr(ours['territories']):>12}"
-        f"{_fr(ours['rows']):>14}{_fr(ours['values']):>14}{_fr(ours['seconds'], 2):>8}"
-        f"{_fr(ours['values'] / ours['seconds']):>13}{_fr(ours['peak_mb']):>9}"
+        f"{'observatoire':<14}{ours['indicators']:>12}{fr(ours['territories']):>12}"
+        f"{fr(ours['rows']):>14}{fr(ours['values']):>14}{fr(ours['seconds'], 2):>8}"
+        f"{fr(ours['values'] / ours['seconds']):>13}{fr(ours['peak_mb']):>9}"
     )
     print(
-        f"{'pandas':<14}{base['indicators']:>12}{'':>12}{_fr(base['rows']):>14}"
-        f"{_fr(base['values']):>14}{_fr(base['seconds'], 2):>8}"
-        f"{_fr(base['values'] / base['seconds']):>13}{_fr(base['peak_mb']):>9}"
+        f"{'pandas':<14}{base['indicators']:>12}{'':>12}{fr(base['rows']):>14}"
+        f"{fr(base['values']):>14}{fr(base['seconds'], 2):>8}"
+        f"{fr(base['values'] / base['seconds']):>13}{fr(base['peak_mb']):>9}"
     )
     print(
-        f"pandas : {_fr(base['rows_read'])} lignes de faits lues en "
-        f"{_fr(base['read_seconds'], 2)} s (comptées) ; seulement les indicateurs count et ratio "
+        f"pandas : {fr(base['rows_read'])} lignes de faits lues en "
+        f"{fr(base['read_seconds'], 2)} s (comptées) ; seulement les indicateurs count et ratio "
         "du recensement et de Filosofi"
     )
     ratio = base["seconds"] / ours["seconds"]
-    print(f"ratio = durée pandas / durée observatoire = {_fr(ratio, 2)} (plus grand = plus rapide)")
+    print(f"ratio = durée pandas / durée observatoire = {fr(ratio, 2)} (plus grand = plus rapide)")
     met_time = ours["seconds"] < TARGET_SECONDS
     met_ratio = ratio >= TARGET_RATIO
     print(
-        f"Objectif durée < {_fr(TARGET_SECONDS)} s : {'atteint' if met_time else 'non atteint'} ; "
-        f"objectif ratio ≥ {_fr(TARGET_RATIO)} : {'atteint' if met_ratio else 'non atteint'}"
+        f"Objectif durée < {fr(TARGET_SECONDS)} s : {'atteint' if met_time else 'non atteint'} ; "
+        f"objectif ratio ≥ {fr(TARGET_RATIO)} : {'atteint' if met_ratio else 'non atteint'}"
     )
     if args.echelle < 1:
-        print(f"(échelle {_fr(args.echelle, 2)} : les objectifs portent sur la France entière)")
+        print(f"(échelle {fr(args.echelle, 2)} : les objectifs portent sur la France entière)")
     if not ok:
         print("Contrôle ÉCHOUÉ : les valeurs de pandas et du moteur diffèrent.")
         return 2

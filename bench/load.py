@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import fr, measure, peak_mb  # bench/_common.py (scripts run from bench/)
 
 GROUPS = {
     "rp+filosofi+bpe": [
@@ -43,10 +42,6 @@ GROUPS = {
 }
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_observatoire(folder: Path, files: list[Path]) -> dict:
     from observatoire.loading import load_paths
     from observatoire.project import init_project, open_project
@@ -55,7 +50,7 @@ def run_observatoire(folder: Path, files: list[Path]) -> dict:
     start = time.perf_counter()
     loads = load_paths(project, files)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "rows": sum(x.rows for x in loads), "peak_mb": _peak_mb()}
+    return {"seconds": seconds, "rows": sum(x.rows for x in loads), "peak_mb": peak_mb()}
 
 
 def run_baseline(folder: Path, files: list[Path]) -> dict:
@@ -77,7 +72,7 @@ def run_baseline(folder: Path, files: list[Path]) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     pd.concat(frames, ignore_index=True).to_parquet(folder / "baseline.parquet")
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "rows": rows, "peak_mb": _peak_mb()}
+    return {"seconds": seconds, "rows": rows, "peak_mb": peak_mb()}
 
 
 def _child(mode: str, folder: str, files: list[str]) -> None:
@@ -87,17 +82,7 @@ def _child(mode: str, folder: str, files: list[str]) -> None:
 
 
 def _measure(mode: str, folder: Path, files: list[Path]) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--enfant", mode, str(folder), *map(str, files)],
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode != 0:
-        # The baseline may be killed for lack of memory at national scale: report it.
-        reason = "tué (mémoire ?)" if out.returncode < 0 else out.stderr.strip()[-500:]
-        print(f"échec de la mesure « {mode} » ({out.returncode}) : {reason}")
-        return {"seconds": float("nan"), "rows": 0, "peak_mb": float("nan"), "failed": True}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return measure(__file__, mode, [str(folder), *map(str, files)])
 
 
 def main() -> None:
@@ -144,19 +129,11 @@ def main() -> None:
     for group, ours, base in results:
         ratio = base["seconds"] / ours["seconds"] if ours["seconds"] > 0 else float("nan")
         print(
-            f"{group:<18}{_fr(ours['rows']):>14}{_fr(ours['seconds'], 1):>8}"
-            f"{_fr(ours['rows'] / ours['seconds']):>12}{_fr(ours['peak_mb']):>9}"
-            f"{_fr(base['seconds'], 1):>9}{_fr(base['peak_mb']):>9}{_fr(ratio, 2):>8}"
+            f"{group:<18}{fr(ours['rows']):>14}{fr(ours['seconds'], 1):>8}"
+            f"{fr(ours['rows'] / ours['seconds']):>12}{fr(ours['peak_mb']):>9}"
+            f"{fr(base['seconds'], 1):>9}{fr(base['peak_mb']):>9}{fr(ratio, 2):>8}"
         )
     print("ratio = durée de la base pandas / durée d'observatoire (plus grand = plus rapide)")
-
-
-def _fr(value: float, decimals: int = 0) -> str:
-    """French number formatting: narrow no-break space for thousands, decimal comma."""
-    if value != value:  # NaN: the measure failed
-        return "échec"
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", "\u202f").replace(".", ",")
 
 
 if __name__ == "__main__":

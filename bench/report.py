@@ -26,6 +26,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from _common import fr  # bench/_common.py (scripts run from bench/)
+
 TARGET_SECONDS = 2.0
 REGION = "32"
 DATASETS = [
@@ -36,10 +38,6 @@ DATASETS = [
     "rp_couples_familles_menages",
     "filosofi_com",
 ]
-
-
-def _fr(value: float, decimals: int = 0) -> str:
-    return f"{value:,.{decimals}f}".replace(",", "\u202f").replace(".", ",")
 
 
 def main() -> int:
@@ -115,11 +113,11 @@ def main() -> int:
     n = len(paths)
     per_report, per_baseline = ours / n, baseline / n
     print(f"{'mesure':<14}{'rapports':>10}{'s':>10}{'s/rapport':>12}")
-    print(f"{'observatoire':<14}{n:>10}{_fr(ours, 1):>10}{_fr(per_report, 2):>12}")
-    print(f"{'chromium/pdf':<14}{n:>10}{_fr(baseline, 1):>10}{_fr(per_baseline, 2):>12}")
-    print(f"ratio = durée de référence / durée observatoire = {_fr(baseline / ours, 2)}")
+    print(f"{'observatoire':<14}{n:>10}{fr(ours, 1):>10}{fr(per_report, 2):>12}")
+    print(f"{'chromium/pdf':<14}{n:>10}{fr(baseline, 1):>10}{fr(per_baseline, 2):>12}")
+    print(f"ratio = durée de référence / durée observatoire = {fr(baseline / ours, 2)}")
     met = "atteint" if per_report < TARGET_SECONDS else "non atteint"
-    print(f"Objectif < {_fr(TARGET_SECONDS)} s par rapport : {met}")
+    print(f"Objectif < {fr(TARGET_SECONDS)} s par rapport : {met}")
     return 0
 
 

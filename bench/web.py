@@ -36,13 +36,10 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from _common import fr  # bench/_common.py (scripts run from bench/)
 
 TARGET_P95_MS = 50.0
 TIMEOUT = 10.0  # seconds: a request without answer by then counts as an error
-
-
-def _fr(value: float, decimals: int = 0) -> str:
-    return f"{value:,.{decimals}f}".replace(",", "\u202f").replace(".", ",")
 
 
 def _port() -> int:
@@ -176,9 +173,9 @@ def _load(port: int, clients: int, seconds: float, paths: list[str]) -> dict[str
 
 def _print(name: str, r: dict[str, float]) -> None:
     print(
-        f"{name:<13} {_fr(r['requests']):>9} requêtes  {_fr(r['rps']):>7} req/s  "
-        f"p50 {_fr(r['p50'], 1):>6} ms  p95 {_fr(r['p95'], 1):>6} ms  "
-        f"p99 {_fr(r['p99'], 1):>6} ms  erreurs {r['errors']}"
+        f"{name:<13} {fr(r['requests']):>9} requêtes  {fr(r['rps']):>7} req/s  "
+        f"p50 {fr(r['p50'], 1):>6} ms  p95 {fr(r['p95'], 1):>6} ms  "
+        f"p99 {fr(r['p99'], 1):>6} ms  erreurs {r['errors']}"
     )
 
 
@@ -245,17 +242,17 @@ def main() -> int:
                 process.terminate()
                 process.wait(timeout=30)
         print(
-            f"\n{clients} clients simultanés, {_fr(seconds, 1)} s par serveur, même mélange de "
+            f"\n{clients} clients simultanés, {fr(seconds, 1)} s par serveur, même mélange de "
             "requêtes (portraits, valeurs, index, contours)"
         )
         _print("observatoire", results["observatoire"])
         _print("baseline", results["baseline"])
         ratio = results["baseline"]["p95"] / results["observatoire"]["p95"]
-        print(f"ratio p95 (baseline / observatoire) : {_fr(ratio, 2)}")
+        print(f"ratio p95 (baseline / observatoire) : {fr(ratio, 2)}")
         ours = results["observatoire"]
         met = ours["p95"] < TARGET_P95_MS and ours["errors"] == 0
         print(
-            f"objectif p95 < {_fr(TARGET_P95_MS)} ms sans erreur : "
+            f"objectif p95 < {fr(TARGET_P95_MS)} ms sans erreur : "
             + ("atteint" if met else "NON atteint")
         )
         return 0 if ours["errors"] == 0 else 1

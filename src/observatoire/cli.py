@@ -90,6 +90,7 @@ app.add_typer(territoires_app, name="territoires")
 app.add_typer(entrepot_app, name="entrepot")
 app.add_typer(cog_app, name="cog")
 
+from observatoire.cli_diagnose import register_diagnose as _register_diagnose  # noqa: E402
 from observatoire.cli_indicators import register as _register_indicators  # noqa: E402
 from observatoire.cli_indicators import register_report as _register_report  # noqa: E402
 from observatoire.cli_options import ProjectOption  # noqa: E402
@@ -98,6 +99,7 @@ from observatoire.cli_site import register_site as _register_site  # noqa: E402
 _register_indicators(app, catalogue_app, console)
 _register_report(app, console)
 _register_site(app, console)
+_register_diagnose(app, console)
 
 
 def _version(value: bool) -> None:

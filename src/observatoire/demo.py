@@ -5,7 +5,8 @@ real legal populations of every embedded vintage, recoded to COG 2025 → the ot
 SIMULATED in their official formats for the agency's départements (marked as such in the
 lineage and every output) → the indicator catalogue computed for every territory (``build``)
 → exports (CSV in the indicator-table layout, XLSX by theme, GeoPackage for QGIS), the HTML
-report of the Pôle métropolitain and the static web observatory (``sorties/site``).
+report of the Pôle métropolitain, its OPAH-RU pre-diagnostic and the DVF market workbook, and
+the static web observatory (``sorties/site``).
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def run_demo(
         console=console,
         transient=False,
     ) as progress:
-        task = progress.add_task("Démonstration Artois", total=6)
+        task = progress.add_task("Démonstration Artois", total=7)
         with Warehouse(settings.warehouse_path) as warehouse:
             progress.update(task, description="Référentiel et territoires → entrepôt")
             publish_territories(warehouse, project)
@@ -229,6 +230,25 @@ def run_demo(
                 "rapport « chiffres clés » du Pôle métropolitain (HTML ; PDF : "
                 "observatoire report pm-artois)",
             )
+        )
+        progress.advance(task)
+
+        progress.update(task, description="Diagnostics (OPAH-RU, marché immobilier)")
+        from observatoire.analyses.habitat import run as run_habitat
+        from observatoire.analyses.marche import write_market_xlsx
+        from observatoire.publish.habitat import write_outputs as write_habitat
+
+        habitat = write_habitat(project, run_habitat(project, "pm-artois", "ru"), formats=("html",))
+        summary.outputs.append(
+            (
+                habitat.folder / "diagnostic.html",
+                "pré-diagnostic OPAH-RU du Pôle métropolitain (classement, carte, fiches ; "
+                "PDF : observatoire diagnose habitat -t pm-artois)",
+            )
+        )
+        market_path, _ = write_market_xlsx(project, settings.output_dir / "marche.xlsx", None)
+        summary.outputs.append(
+            (market_path, "marché immobilier DVF : rapport de nettoyage, chiffres par territoire")
         )
         progress.advance(task)
 

@@ -258,6 +258,7 @@ class Warehouse:
                                 "AND part = ?",
                                 [dataset, vintage, part],
                             )
+                        self._add_missing_columns(table, select_sql)
                         con.execute(f'INSERT INTO "{table}" BY NAME {select_sql}')
                 except duckdb.Error as exc:
                     raise WarehouseError(
@@ -293,6 +294,22 @@ class Warehouse:
                 ],
             )
         return LoadResult(dataset, vintage, table, rows, skipped=False)
+
+    def _add_missing_columns(self, table: str, select_sql: str) -> None:
+        """Columns a new file brings to an existing table (an IRIS-only load has no COG status,
+        a communal one has): added as NULL for the rows already there."""
+        have = {
+            r[0].lower()
+            for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                [table],
+            ).fetchall()
+        }
+        for name, kind, *_ in self.con.execute(f"DESCRIBE {select_sql}").fetchall():
+            if name.lower() not in have:
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                    raise WarehouseError(f"nom de colonne invalide « {name} »")
+                self.con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {kind}')
 
     def revintage(self, table: str, dataset: str, part: str, old: str, new: str) -> None:
         """Move the rows (and lineage) of a load from vintage ``old`` to ``new``, atomically.

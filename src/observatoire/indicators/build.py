@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 import pandas as pd
 
+from observatoire.catalogue.diagnostics import load_diagnostics
+from observatoire.indicators import market
 from observatoire.indicators.catalogue import Indicator, IndicatorCatalogue, indicator_catalogue
 from observatoire.indicators.engine import VALUES_SELECT, Computed, Territories, compute_into
 from observatoire.indicators.facts import FactSources, build_facts
@@ -47,6 +49,7 @@ class BuildReport:
     rows: int = 0
     seconds: float = 0.0
     territories: int = 0
+    market: market.MarketReport = field(default_factory=lambda: market.MarketReport(False))
 
 
 def project_territories(warehouse: Warehouse) -> Territories:
@@ -77,19 +80,24 @@ def _fingerprints(
     catalogue: IndicatorCatalogue,
     territory_hash: str,
     sources: FactSources,
+    derived_tables: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Fingerprint of every indicator from its definition and the editions it can read."""
+    """Fingerprint of every indicator from its definition and the editions it can read
+    (``derived_tables``: dataset → fingerprint of a table computed from loaded files, as the
+    DVF market figures, which are not in the lineage)."""
     lineage = warehouse.lineage()
     checksums = (
         lineage.groupby(["dataset", "vintage"])["sha256"].apply(lambda s: ",".join(sorted(s)))
         if not lineage.empty
         else pd.Series(dtype=str)
     )
+    derived_tables = derived_tables or {}
     by_variable: dict[str, list[str]] = {}
     for row in sources.editions.itertuples(index=False):
         key = (row.dataset, str(row.vintage))
+        checksum = checksums.get(key, "") or derived_tables.get(row.dataset, "")
         by_variable.setdefault(row.variable, []).append(
-            f"{row.dataset}:{row.vintage}:{row.period}:{checksums.get(key, '')}:{row.rows}"
+            f"{row.dataset}:{row.vintage}:{row.period}:{checksum}:{row.rows}"
         )
     out: dict[str, str] = {}
     for ind in catalogue.evaluation_order():
@@ -126,10 +134,15 @@ def build(
             load_populations(warehouse)
         territories = project_territories(warehouse)
         report.territories = len(territories.frame)
+        territory_hash = _territory_hash(territories)
+        say("Marché immobilier (DVF) : nettoyage et médianes")
+        params = load_diagnostics(project.root).market
+        report.market = market.refresh(warehouse.con, params, territory_hash, force=force)
         say("Empreintes des indicateurs")
         variables = set().union(*(i.variables() for i in catalogue.indicators.values()))
         sources = build_facts(warehouse.con, variables)
-        prints = _fingerprints(warehouse, catalogue, _territory_hash(territories), sources)
+        derived = {market.MARKET_DATASET: report.market.fingerprint}
+        prints = _fingerprints(warehouse, catalogue, territory_hash, sources, derived)
         previous = {} if force else _previous_state(warehouse)
         # Ids no longer in the catalogue are forgotten (their cells are dropped on write);
         # stored cells are keyed by territory row: other territories → recompute everything.
@@ -196,6 +209,15 @@ def _origins(warehouse: Warehouse) -> dict[tuple[str, str], str]:
         key = (row.dataset, str(row.vintage))
         if row.origin == "simulated" or key not in out:
             out[key] = row.origin
+    if market.MARKET_TABLE in warehouse.tables():
+        market_origins = warehouse.query(
+            f"SELECT vintage, bool_or(origin = 'simulated') AS simulated "
+            f"FROM {market.MARKET_TABLE} GROUP BY vintage"
+        )
+        for row in market_origins.itertuples(index=False):
+            out[(market.MARKET_DATASET, str(row.vintage))] = (
+                "simulated" if row.simulated else "real"
+            )
     return out
 
 

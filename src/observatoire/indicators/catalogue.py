@@ -81,7 +81,7 @@ from observatoire.errors import ConfigError, InputError
 
 KINDS = ("count", "ratio", "growth", "derived", "non_additive")
 POLARITIES = ("positive", "negative", "neutral")
-SOURCES = ("rp", "filosofi", "bpe", "population_legale", "lovac")
+SOURCES = ("rp", "filosofi", "bpe", "population_legale", "lovac", "dvf")
 # Warehouse datasets each source family is read from (``jeux`` of sources.yaml; ``*`` matches a
 # prefix). The comparateur (``rp_comparateur``) also carries Filosofi columns.
 SOURCE_DATASETS: dict[str, tuple[str, ...]] = {
@@ -90,6 +90,7 @@ SOURCE_DATASETS: dict[str, tuple[str, ...]] = {
     "bpe": ("bpe_*",),
     "population_legale": ("population_legale",),
     "lovac": ("lovac_communes",),
+    "dvf": ("dvf_marche", "dvf_geo", "dvf_dgfip"),
 }
 # Families whose reader keeps the file's lower-case column names as variables.
 LOWERCASE_SOURCES = ("lovac",)
@@ -133,7 +134,7 @@ _FIELDS_BY_KIND = {
     "derived": ("expression",),
     "non_additive": ("value",),
 }
-PUBLISHED_LEVELS = ("commune", "epci", "departement", "region", "france")
+PUBLISHED_LEVELS = ("commune", "epci", "departement", "region", "france", "custom")
 
 
 @dataclass(frozen=True)

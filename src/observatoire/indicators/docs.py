@@ -25,6 +25,8 @@ SOURCE_LABELS = {
     "bpe": "INSEE, base permanente des équipements",
     "population_legale": "INSEE, populations légales",
     "lovac": "Cerema pour la DGALN, LOVAC (logements vacants du parc privé, fichier communal)",
+    "dvf": "DGFiP, demandes de valeurs foncières (DVF ; Etalab géolocalisées ou fichier brut), "
+    "ventes nettoyées par l'Observatoire (règles de diagnostics.yaml)",
 }
 MEASURE_LABELS = {
     "rate": "taux annuel moyen ((S1/S0)^(1/n) − 1) × 100",

@@ -284,11 +284,17 @@ def _indicator_table(indicators: list[Indicator]) -> pd.DataFrame:
     return frame
 
 
-def _periods_table(the_plan: Plan, origins: dict[tuple[str, str], str]) -> pd.DataFrame:
+def _periods_table(
+    the_plan: Plan,
+    origins: dict[tuple[str, str], str],
+    edition_flags: dict[tuple[str, str], str] | None = None,
+) -> pd.DataFrame:
     rows = []
+    edition_flags = edition_flags or {}
     for (ind_id, key), editions in the_plan.sources.items():
         labels = sorted({dataset_label(ds, vt) for ds, vt in editions})
         simulated = any(origins.get(e) == "simulated" for e in editions)
+        flags = sorted({edition_flags[e] for e in editions if e in edition_flags})
         rows.append(
             {
                 "indicator_id": ind_id,
@@ -296,23 +302,37 @@ def _periods_table(the_plan: Plan, origins: dict[tuple[str, str], str]) -> pd.Da
                 "years": float(the_plan.years.get((ind_id, key), 0)),
                 "source": " ; ".join(labels),
                 "origin": "simulated" if simulated else "real",
+                "edition_flags": ",".join(flags),
             }
         )
-    return pd.DataFrame(rows, columns=["indicator_id", "period_key", "years", "source", "origin"])
+    return pd.DataFrame(
+        rows,
+        columns=["indicator_id", "period_key", "years", "source", "origin", "edition_flags"],
+    )
 
 
 def _columns_table(
-    base: list[Indicator], the_plan: Plan, origins: dict[tuple[str, str], str]
+    base: list[Indicator],
+    the_plan: Plan,
+    origins: dict[tuple[str, str], str],
+    edition_flags: dict[tuple[str, str], str] | None = None,
 ) -> pd.DataFrame:
-    """One row per indicator-period to compute, with what its formula needs."""
-    periods = _periods_table(the_plan, origins)
+    """One row per indicator-period to compute, with what its formula needs; ``flags`` joins
+    the engine's (close census vintages) and the editions' (DVF incomplete semester)."""
+    periods = _periods_table(the_plan, origins, edition_flags)
     if periods.empty:
-        return periods.assign(kind=[], measure=[], scale=[], threshold_min=[], flags=[])
+        return periods.drop(columns="edition_flags").assign(
+            kind=[], measure=[], scale=[], threshold_min=[], flags=[]
+        )
     info = _indicator_table(base)
     columns = periods.merge(info, on="indicator_id", how="inner")
     close = (columns["kind"] == "growth") & (columns["years"] < MIN_CENSUS_GAP)
-    columns["flags"] = np.where(close, CLOSE_VINTAGES_FLAG, "")
-    return columns.reset_index(drop=True)
+    engine_flags = np.where(close, CLOSE_VINTAGES_FLAG, "")
+    columns["flags"] = [
+        ",".join(f for f in (a, b) if f)
+        for a, b in zip(engine_flags, columns["edition_flags"], strict=True)
+    ]
+    return columns.drop(columns="edition_flags").reset_index(drop=True)
 
 
 @dataclass
@@ -355,7 +375,7 @@ def compute_into(
         sources = build_facts(con, variables)
     base = [i for i in wanted if i.kind != "derived"]
     the_plan = plan(catalogue, base, sources.editions)
-    columns = _columns_table(base, the_plan, origins or {})
+    columns = _columns_table(base, the_plan, origins or {}, sources.flags)
     plan_frame = the_plan.frame()
     cells = plan_frame[["variable", "period"]].drop_duplicates().reset_index(drop=True)
     cells["cell"] = np.arange(len(cells))
@@ -437,7 +457,10 @@ def _apply_published(
         trow = rows.get((str(rec.code), rec.level))
         if col is None or trow is None:
             continue
-        if bool(rec.secret) or pd.isna(rec.value):
+        if bool(getattr(rec, "partial", False)):
+            result.status[trow, col] = matrix.INCOMPLETE
+            result.value[trow, col] = np.nan
+        elif bool(rec.secret) or pd.isna(rec.value):
             result.status[trow, col] = matrix.SECRET
             result.value[trow, col] = np.nan
         else:

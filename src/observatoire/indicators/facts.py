@@ -18,6 +18,10 @@ vintage`` rows with the catalogue's generic variable names:
   them (``pp_vacant``, ``pp_vacant_plus_2ans``, ``ff_pp_total``, ``pp_total``; period = the
   year of the 1 January situation). A cell LOVAC masks (``s``, fewer than 11 dwellings) stays
   NULL with ``secret = true`` — never 0; a commune absent from the file has no row (missing).
+- ``dvf_marche``: the market figures of :mod:`observatoire.indicators.market` (DVF sales,
+  medians and quartiles computed from the pooled sales of each territory, period = year of the
+  sales); the commune rows are facts, the other levels feed :func:`published_levels` — a
+  median of an EPCI is the median of its sales, never a figure made from communal medians.
 
 When several editions hold the same variable and period (the comparateur and a thematic base,
 or two vintages of the historical series), one edition is chosen for the whole country —
@@ -29,7 +33,7 @@ an older edition only adds earlier periods (1999 and before), never a year betwe
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
@@ -50,10 +54,13 @@ DATASET_LABELS = {
     "filosofi_epci": "INSEE, Filosofi {v} (EPCI)",
     "filosofi_dep": "INSEE, Filosofi {v} (départements)",
     "filosofi_reg": "INSEE, Filosofi {v} (régions)",
+    "filosofi_iris_disp": "INSEE, Filosofi {v} (IRIS, revenus disponibles)",
+    "filosofi_iris_dec": "INSEE, Filosofi {v} (IRIS, revenus déclarés)",
     "population_legale": "INSEE, populations légales {v}",
     "bpe_xy": "INSEE, base permanente des équipements {v}",
     "bpe_com": "INSEE, base permanente des équipements {v}",
     "lovac_communes": "Cerema / DGALN, LOVAC {v} (logements vacants du parc privé)",
+    "dvf_marche": "DGFiP, demandes de valeurs foncières (DVF) {v}, ventes nettoyées",
 }
 
 FACT_COLUMNS = ("code", "variable", "period", "value", "secret", "cog_status", "dataset", "vintage")
@@ -70,6 +77,8 @@ def dataset_label(dataset: str, vintage: str) -> str:
         # Mayotte's legal population in force is its 2017 census (see territories.harmonise).
         return f"INSEE, populations légales {vintage} (Mayotte : recensement de 2017)"
     template = DATASET_LABELS.get(dataset)
+    if template is None and dataset.startswith("rp_iris_"):
+        template = f"INSEE, recensement {{v}} (IRIS, {dataset[8:].replace('_', ' ')})"
     if template is None:
         base = dataset.removeprefix("rp_").replace("_", " ")
         template = f"INSEE, recensement {{v}} ({base})" if dataset.startswith("rp_") else dataset
@@ -175,6 +184,7 @@ class FactSources:
 
     tables: list[str]
     editions: pd.DataFrame  # variable, period, dataset, vintage, rows (the chosen ones)
+    flags: dict[tuple[str, str], str] = field(default_factory=dict)  # (dataset, vintage) → flag
 
 
 def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSources:
@@ -192,15 +202,29 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
     con.unregister("_wanted_df")
     parts = []
     used = []
-    cols = "code, variable, period, value, secret, cog_status, dataset, vintage"
+
+    def cols_of(table: str) -> str:
+        # a table holding only IRIS rows (kept as published) has no COG status column
+        has = con.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = ? "
+            "AND column_name = 'cog_status'",
+            [table],
+        ).fetchone()[0]
+        status = "cog_status" if has else "'ok' AS cog_status"
+        return f"code, variable, period, value, secret, {status}, dataset, vintage"
+
     if "insee_rp" in tables:
         parts.append(
-            f"SELECT {cols} FROM insee_rp WHERE variable IN (SELECT variable FROM _wanted)"
+            f"SELECT {cols_of('insee_rp')} FROM insee_rp "
+            "WHERE variable IN (SELECT variable FROM _wanted) "
+            # IRIS bases share the variable names: they are read by analyses.iris, never
+            # chosen as the edition of a communal figure
+            "AND dataset NOT LIKE 'rp_iris_%'"
         )
         used.append("insee_rp")
     if "filosofi" in tables:
         parts.append(
-            f"SELECT {cols} FROM filosofi WHERE dataset = 'filosofi_com' "
+            f"SELECT {cols_of('filosofi')} FROM filosofi WHERE dataset = 'filosofi_com' "
             "AND variable IN (SELECT variable FROM _wanted)"
         )
         used.append("filosofi")
@@ -213,9 +237,21 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
         used.append("population_legale")
     if "lovac_communes" in tables:
         parts.append(
-            f"SELECT {cols} FROM lovac_communes WHERE variable IN (SELECT variable FROM _wanted)"
+            f"SELECT {cols_of('lovac_communes')} FROM lovac_communes "
+            "WHERE variable IN (SELECT variable FROM _wanted)"
         )
         used.append("lovac_communes")
+    flags: dict[tuple[str, str], str] = {}
+    if "dvf_marche" in tables:
+        parts.append(
+            "SELECT code, variable, period, value, secret, 'ok', dataset, vintage "
+            "FROM dvf_marche WHERE level = 'commune' AND variable IN (SELECT variable FROM _wanted)"
+        )
+        used.append("dvf_marche")
+        for dataset, vintage, flag in con.execute(
+            "SELECT DISTINCT dataset, vintage, flags FROM dvf_marche WHERE flags <> ''"
+        ).fetchall():
+            flags[(dataset, vintage)] = flag
     if any(v.startswith("BPE_") for v in variables):
         bpe = _bpe_sql(con, tables)
         if bpe:
@@ -233,7 +269,7 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
             used, pd.DataFrame(columns=["variable", "period", "dataset", "vintage", "rows"])
         )
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW _facts_all AS "
+        f"CREATE OR REPLACE TEMP VIEW _facts_all({', '.join(FACT_COLUMNS)}) AS "
         + " UNION ALL ".join(f"SELECT * FROM ({p})" for p in parts)
     )
     ranks = pd.DataFrame({"dataset": list(_DATASET_RANK), "rank": list(_DATASET_RANK.values())})
@@ -277,20 +313,40 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
         "CREATE OR REPLACE TEMP VIEW facts AS SELECT f.* FROM _facts_all f "
         "SEMI JOIN _editions e USING (variable, period, dataset, vintage)"
     )
-    return FactSources(used, editions)
+    return FactSources(used, editions, flags)
 
 
 def published_levels(con: duckdb.DuckDBPyConnection, variables: set[str]) -> pd.DataFrame:
-    """Figures a source publishes for a whole EPCI, département or région (Filosofi files)."""
-    if "filosofi" not in _tables(con):
-        return pd.DataFrame(
-            columns=["level", "code", "variable", "period", "value", "secret", "dataset", "vintage"]
-        )
-    datasets = ", ".join(f"'{d}'" for d in _PUBLISHED_DATASETS)
-    frame = con.execute(
-        f"SELECT dataset, code, variable, period, value, secret, vintage FROM filosofi "
-        f"WHERE dataset IN ({datasets})"
-    ).df()
-    frame = frame[frame["variable"].isin(variables)]
-    frame["level"] = frame["dataset"].map(_PUBLISHED_DATASETS)
-    return frame
+    """Non-additive figures of a whole territory: those a source publishes for an EPCI, a
+    département or a région (Filosofi files), and the DVF market figures computed from the
+    pooled sales of every territory (EPCI, département, région, France, custom)."""
+    columns = ["level", "code", "variable", "period", "value", "secret", "dataset", "vintage"]
+    columns += ["partial"]
+    tables = _tables(con)
+    frames = []
+    if "filosofi" in tables:
+        datasets = ", ".join(f"'{d}'" for d in _PUBLISHED_DATASETS)
+        frame = con.execute(
+            f"SELECT dataset, code, variable, period, value, secret, vintage FROM filosofi "
+            f"WHERE dataset IN ({datasets})"
+        ).df()
+        frame = frame[frame["variable"].isin(variables)]
+        frame["level"] = frame["dataset"].map(_PUBLISHED_DATASETS)
+        frame["partial"] = False
+        frames.append(frame[columns])
+    if "dvf_marche" in tables:
+        wanted = pd.DataFrame({"variable": sorted(variables)})
+        con.register("_published_wanted", wanted)
+        try:
+            frame = con.execute(
+                "SELECT level, code, variable, period, value, secret, dataset, vintage, partial "
+                "FROM dvf_marche WHERE level <> 'commune' "
+                "AND variable IN (SELECT variable FROM _published_wanted)"
+            ).df()
+        finally:
+            con.unregister("_published_wanted")
+        frames.append(frame[columns])
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)

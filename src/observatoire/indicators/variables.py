@@ -7,7 +7,8 @@
   types of ``bpe_types.yaml``;
 - legal populations: ``PMUN``;
 - LOVAC communal file: :data:`observatoire.sources.lovac.VARIABLES` (lower case, as the file's
-  columns: ``pp_vacant``, ``pp_vacant_plus_2ans``, ``ff_pp_total``, ``pp_total``).
+  columns: ``pp_vacant``, ``pp_vacant_plus_2ans``, ``ff_pp_total``, ``pp_total``);
+- DVF market figures: :data:`observatoire.indicators.market.VARIABLES`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from importlib.resources import files
 import yaml
 
 from observatoire.indicators.catalogue import IndicatorCatalogue
+from observatoire.indicators.market import VARIABLES as MARKET_VARIABLES
 from observatoire.sources.bpe import bpe_catalogue
 from observatoire.sources.filosofi import COM_VARIABLES
 from observatoire.sources.lovac import VARIABLES as LOVAC_VARIABLES
@@ -47,6 +49,8 @@ def known_variables() -> dict[str, str]:
     known["PMUN"] = "populations légales"
     for name in LOVAC_VARIABLES:
         known[name] = "LOVAC (Cerema)"
+    for name in MARKET_VARIABLES:
+        known[name] = "DVF (marché, après nettoyage)"
     return known
 
 

@@ -1,0 +1,1 @@
+"""Analyses: diagnostics built on the indicator table (housing, market…)."""
