@@ -473,3 +473,30 @@ def test_helpers_are_locale_independent():
     assert fr_number(1234.5, 1) == f"1{NNBSP}234,5"
     assert locale.setlocale(locale.LC_ALL) == before
     assert fmt.MONTHS[10] == "novembre"
+
+
+@pytest.mark.parametrize("change, verb", [(4.26, "progresse de 4,3"), (-2.0, "baisse de 2,0")])
+def test_market_commentary_follows_the_figures(change: float, verb: str) -> None:
+    from observatoire.publish.commentary import Figure, comment
+
+    def figure(iid: str, territory: str, value: float | None, status: str = "ok", period="2023"):
+        unit = {"evolution_prix_m2_maison": "%"}.get(iid, "€/m²")
+        return Figure(iid, territory, "commune", period, value, status, unit, 0)
+
+    figures = {
+        ("prix_m2_median_maison", None): figure("prix_m2_median_maison", "Lens", 1979.4),
+        ("prix_m2_median_maison", "epci"): figure("prix_m2_median_maison", "CALL", 1667.0),
+        ("evolution_prix_m2_maison", None): figure("evolution_prix_m2_maison", "Lens", change),
+    }
+    text = comment(["prix_maisons"], lambda i, t: figures.get((i, t)), "epci")[0]
+    assert "1\u202f979\u00a0€/m² en 2023" in text and "au-dessus de" in text
+    assert f"le prix médian {verb}\u00a0% sur un an" in text
+    # a change of another year is not attached; a secret median gives no sentence
+    figures[("evolution_prix_m2_maison", None)] = figure(
+        "evolution_prix_m2_maison", "Lens", change, period="2022"
+    )
+    assert "sur un an" not in comment(["prix_maisons"], lambda i, t: figures.get((i, t)), "epci")[0]
+    figures[("prix_m2_median_maison", None)] = figure(
+        "prix_m2_median_maison", "Lens", None, "secret"
+    )
+    assert comment(["prix_maisons"], lambda i, t: figures.get((i, t)), "epci") == []

@@ -57,8 +57,9 @@ Priority classes, among the ``N`` ranked units, with ``k = min(classes, number o
 scores)``: ``quantiles`` → ``class = floor(k (r − ½) / N) + 1`` with ``r`` the average rank
 (1 = highest score; tied scores share a class; classes hold equal numbers of units up to
 ties); ``jenks`` → Fisher-Jenks breaks of the scores (the project's exact implementation,
-:func:`observatoire.publish.maps.classify`, which gives ``mapclassify.FisherJenks``'s bounds
-without its pure-Python slowness), class 1 being the highest-scoring group.
+:func:`observatoire.breaks.jenks_bounds`, also used by the maps: the bounds of
+``mapclassify.FisherJenks`` without its pure-Python slowness), class 1 being the
+highest-scoring group.
 
 :func:`sensitivity` re-runs the index under alternative criterion weights (the normalised
 scores do not depend on the weights: they are computed once and each run is a matrix
@@ -86,6 +87,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from observatoire.breaks import jenks_bounds
 from observatoire.errors import InputError
 
 __all__ = [
@@ -458,9 +460,7 @@ def _priority_classes(scores: np.ndarray, classes: int, method: str) -> np.ndarr
     k = min(int(classes), distinct)
     if method == "quantiles" or k == 1:
         return (k * (twice_rank - 1)) // (2 * n) + 1
-    from observatoire.publish.maps import classify  # heavy imports: only for Jenks
-
-    bins = np.asarray(classify(scores, "jenks", k).bins, dtype=float)
+    bins = jenks_bounds(scores, k)
     position = np.minimum(np.searchsorted(bins, scores, side="left"), bins.size - 1)
     return bins.size - position
 

@@ -228,6 +228,43 @@ def etablissements(get: Lookup, parent: str | None) -> str | None:
     )
 
 
+def prix_maisons(get: Lookup, parent: str | None) -> str | None:
+    text = _share_sentence(
+        "prix_m2_median_maison", "Le prix médian au m² des maisons vendues atteint", get, parent
+    )
+    change = get("evolution_prix_m2_maison", None)
+    if text is None or change is None or not change.usable:
+        return text
+    price = get("prix_m2_median_maison", None)
+    if price is None or change.period != price.period:
+        return text
+    amount = f" de {fr_number(abs(change.value), 1)}\u00a0%" if abs(change.value) >= 0.05 else ""
+    # a median of different sales each year: « évolution du prix médian », not of prices
+    return (
+        text[:-1] + f" ; le prix médian {trend_verb(change.value, 1)}{amount} sur un an "
+        "(la composition des ventes change d'une année à l'autre)."
+    )
+
+
+def prix_appartements(get: Lookup, parent: str | None) -> str | None:
+    return _share_sentence(
+        "prix_m2_median_appartement",
+        "Le prix médian au m² des appartements vendus atteint",
+        get,
+        parent,
+    )
+
+
+def accessibilite(get: Lookup, parent: str | None) -> str | None:
+    return _share_sentence(
+        "accessibilite_maison",
+        "Une maison au prix médian représente",
+        get,
+        parent,
+        " de niveau de vie médian",
+    )
+
+
 TEMPLATES: dict[str, Callable[[Lookup, str | None], str | None]] = {
     "evolution_population": evolution_population,
     "composantes": composantes,
@@ -240,6 +277,9 @@ TEMPLATES: dict[str, Callable[[Lookup, str | None], str | None]] = {
     "pauvrete": pauvrete,
     "equipement": equipement,
     "etablissements": etablissements,
+    "prix_maisons": prix_maisons,
+    "prix_appartements": prix_appartements,
+    "accessibilite": accessibilite,
 }
 
 

@@ -45,6 +45,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.path import Path as MplPath
 
+from observatoire.breaks import fisher_jenks
 from observatoire.errors import InputError
 from observatoire.publish.fmt import fr_number, fr_unit, fr_value
 
@@ -71,7 +72,6 @@ NO_DATA_LABEL = "non diffusé / non disponible"
 
 DISPLAY_CRS = "EPSG:2154"  # Lambert-93
 _SOURCE_CRS = "EPSG:4326"
-_JENKS_MAX_POINTS = 2000  # above this many distinct values, Fisher-Jenks runs on a fixed sample
 
 # Drawing constants (inches, points, colours).
 _FIG_WIDTH = 6.7  # A4 page width minus 2 cm margins
@@ -190,7 +190,7 @@ def classify(
     elif scheme == "quantiles":  # mapclassify.Quantiles: linear interpolation
         bins = np.percentile(data, 100.0 * np.arange(1, k + 1) / k)
     elif scheme == "jenks":
-        bins = _fisher_jenks(data, distinct, k)
+        bins = fisher_jenks(data, distinct, k)
     elif scheme == "equal_interval":
         upper = float(data[-1])
         bins = np.array([lower + (upper - lower) * i / k for i in range(1, k)] + [upper])
@@ -234,45 +234,6 @@ def _labels(lower: float, bins: tuple[float, ...], decimals: int) -> tuple[str, 
         end = fr_number(upper, decimals)
         labels.append(f"de {start} à {end}")
     return tuple(labels)
-
-
-def _fisher_jenks(data: np.ndarray, distinct: np.ndarray, k: int) -> np.ndarray:
-    """Upper bounds of the ``k`` classes minimising the within-class sum of squared deviations.
-
-    Dynamic programming on the distinct values weighted by their count (equal values never
-    belong to two classes in an optimum), each step a vectorised minimum over a matrix."""
-    if distinct.size > _JENKS_MAX_POINTS:
-        ranks = np.linspace(0, data.size - 1, _JENKS_MAX_POINTS).round().astype(int)
-        points, weights = np.unique(data[ranks], return_counts=True)
-    else:
-        points = distinct
-        weights = np.diff(np.searchsorted(data, distinct, side="right"), prepend=0)
-    n = points.size
-    centred = points - points.mean()  # limits cancellation in the sums of squares
-    w = np.concatenate([[0.0], np.cumsum(weights, dtype=float)])
-    s1 = np.concatenate([[0.0], np.cumsum(weights * centred)])
-    s2 = np.concatenate([[0.0], np.cumsum(weights * centred * centred)])
-    # cost[i, j]: sum of squared deviations of points i..j (inclusive), inf when i > j
-    i = np.arange(n)[:, None]
-    j = np.arange(n)[None, :]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        width = w[j + 1] - w[i]
-        sums = s1[j + 1] - s1[i]
-        cost = (s2[j + 1] - s2[i]) - sums * sums / width
-    cost = np.where(j >= i, np.maximum(cost, 0.0), np.inf)
-    best = cost[0].copy()  # best[j]: optimum of points 0..j in the current number of classes
-    starts = []  # starts[c][j]: first point of the last class in that optimum
-    for _ in range(1, k):
-        total = np.concatenate([[np.inf], best[:-1]])[:, None] + cost  # last class = i..j
-        start = np.argmin(total, axis=0)
-        best = total[start, np.arange(n)]
-        starts.append(start)
-    uppers = [n - 1]
-    end = n - 1
-    for start in reversed(starts):
-        end = int(start[end]) - 1
-        uppers.append(end)
-    return points[np.array(sorted(uppers))]
 
 
 def _kmeans_breaks(data: np.ndarray, distinct: np.ndarray, k: int) -> np.ndarray:
