@@ -90,7 +90,7 @@ def sector_figures(
         )
     price_rules = ", ".join(f"'{r}'" for r in PRICE_RULES)
     sales = warehouse.query(
-        f"SELECT annee, type, valeur_fonciere, surface, exclusion, semestre_incomplet, "
+        f"SELECT annee, type, valeur_fonciere, surface, exclusion, annee_incomplete, "
         f"longitude, latitude "
         f"FROM {MUTATIONS_TABLE} WHERE type IS NOT NULL "
         f"AND (exclusion IS NULL OR exclusion IN ({price_rules}))"
@@ -106,14 +106,15 @@ def sector_figures(
     for (sector, kind, year), group in joined.groupby(["secteur", "type", "annee"]):
         kept = group[group["exclusion"].isna()]
         n = len(kept)
-        incomplete = bool(group["semestre_incomplet"].any())
+        # the year holds the incomplete last semester of its source and département
+        incomplete = bool(group["annee_incomplete"].any())
         row = {
             "secteur": sector,
             "type": TYPE_LABELS.get(kind, kind),
             "annee": int(year),
             # volumes of a year holding the incomplete last semester: an under-count
             "ventes": None if incomplete else len(group),
-            "ventes_retenues": n,
+            "ventes_retenues": None if incomplete else n,
             "semestre_incomplet": "oui" if incomplete else "",
         }
         if n >= params.threshold:
@@ -189,7 +190,8 @@ def _territory_sheet(rows: pd.DataFrame) -> pd.DataFrame:
             "annee": rows["period"].astype(int),
             "valeur": rows["value"],
             "statut": status,
-            "ventes_retenues": rows["n"],
+            # a count of the year of the incomplete semester is an under-count
+            "ventes_retenues": rows["n"].where(rows["flags"] == ""),
             "semestre_incomplet": np.where(rows["flags"] != "", "oui", ""),
         }
     )

@@ -432,7 +432,8 @@ def refresh(
                   AND NOT ln(r.valeur_fonciere / r.surface) BETWEEN b.lo AND b.hi
                  THEN 'ecretage' ELSE r.exclusion END AS exclusion),
                year(r.date_mutation) * 2 + (month(r.date_mutation) > 6)::INTEGER
-                   > e.last_semester - {k} AS semestre_incomplet
+                   > e.last_semester - {k} AS semestre_incomplet,
+               r.annee * 2 + 1 > e.last_semester - {k} AS annee_incomplete
         FROM _dvf_ruled r
         LEFT JOIN _dvf_bounds b USING (dep, type, annee)
         LEFT JOIN _dvf_file_end e USING (dataset, dep)
@@ -458,7 +459,8 @@ def refresh(
     try:
         con.execute(
             f"CREATE OR REPLACE TABLE {MUTATIONS_TABLE} AS SELECT dataset, vintage, part, "
-            "id_mutation, date_mutation, annee, semestre_incomplet, nature_mutation, "
+            "id_mutation, date_mutation, annee, semestre_incomplet, annee_incomplete, "
+            "nature_mutation, "
             "valeur_fonciere, commune, dep, type, surface, pieces, n_maisons, n_appartements, "
             "n_autres, plusieurs_dispositions, plusieurs_communes, longitude, latitude, exclusion, "
             "CASE WHEN exclusion IS NULL THEN valeur_fonciere / surface END AS prix_m2 "

@@ -285,7 +285,7 @@ def _sheets(result: HabitatResult, territory_values: dict[str, float]) -> list[d
                     if not pd.isna(value)
                     else "non disponible",
                     "territory": fr_value(territory_values[info.id], info.unit, info.decimals)
-                    if info.id in territory_values
+                    if info.id in territory_values and not info.unit.startswith("indice")
                     else "—",
                     "score": "—"
                     if pd.isna(row[f"n_{info.id}"])
@@ -318,7 +318,7 @@ def _sheets(result: HabitatResult, territory_values: dict[str, float]) -> list[d
             {
                 "code": code,
                 "nom": row["nom"],
-                "epci": row["epci_nom"] or "",
+                "epci": (row["epci_nom"] if pd.notna(row["epci_nom"]) else ""),
                 "rank": int(row["rank"]),
                 "score": fr_number(float(row["score_100"]), 1),
                 "class": int(row["priority_class"]),
@@ -379,7 +379,7 @@ def render_html(
                 "rank": int(r["rank"]),
                 "code": code,
                 "nom": r["nom"],
-                "epci": r["epci_nom"] or "",
+                "epci": (r["epci_nom"] if pd.notna(r["epci_nom"]) else ""),
                 "score": fr_number(float(r["score_100"]), 1),
                 "class": int(r["priority_class"]),
                 "completeness": fr_number(float(r["completeness"]) * 100),
