@@ -258,7 +258,8 @@ class Warehouse:
                                 "AND part = ?",
                                 [dataset, vintage, part],
                             )
-                        self._add_missing_columns(table, select_sql)
+                            # once per file: a reader's batches share one schema
+                            self._add_missing_columns(table, select_sql)
                         con.execute(f'INSERT INTO "{table}" BY NAME {select_sql}')
                 except duckdb.Error as exc:
                     raise WarehouseError(

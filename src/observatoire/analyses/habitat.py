@@ -186,24 +186,24 @@ def read_iris_contours(path: Path) -> gpd.GeoDataFrame:
     )
 
 
-def _parent_code(code: str, level: str) -> str | None:
+def _parents_of(codes: list[str], level: str) -> dict[str, str]:
+    """Commune code → its EPCI (SIREN) or département code, read once from the referential."""
     from observatoire.territories import referential
 
-    ref = referential.communes().set_index("code")
     column = "epci" if level == "epci" else "dep"
-    value = ref[column].get(code)
-    return None if pd.isna(value) else str(value)
+    ref = referential.communes().set_index("code")[column].reindex(codes).dropna()
+    return {code: str(parent) for code, parent in ref.items()}
 
 
 def _parent_values(
-    warehouse: Warehouse, variant: HabitatVariant, codes: list[str], rows: pd.DataFrame
+    warehouse: Warehouse, variant: HabitatVariant, codes: list[str]
 ) -> dict[tuple[str, str, str], dict[str, float]]:
     """(level, indicator, period) → parent code → value, for the relative criteria."""
     out: dict[tuple[str, str, str], dict[str, float]] = {}
     for c in variant.criteria:
         if not c.relative:
             continue
-        parent_ids = sorted({p for p in (_parent_code(x, c.relative) for x in codes) if p})
+        parent_ids = sorted(set(_parents_of(codes, c.relative).values()))
         if not parent_ids:
             continue
         parents = [Territory(id=pid, nom=pid, level=c.relative, communes=()) for pid in parent_ids]
@@ -228,7 +228,7 @@ def _commune_inputs(
     rows = rows[rows["level"] == "commune"]
     values = pd.DataFrame(index=pd.Index(codes, name="code"))
     infos: list[CriterionInfo] = []
-    parents = _parent_values(warehouse, variant, codes, rows)
+    parents = _parent_values(warehouse, variant, codes)
     for c in variant.criteria:
         series, period, chosen = _latest(rows, c.indicator)
         ind = catalogue.indicators[c.indicator]
@@ -237,8 +237,9 @@ def _commune_inputs(
         if c.relative and period is not None:
             # value / the parent's value at the same period × 100 (index, parent = 100)
             parent = parents.get((c.relative, c.indicator, period), {})
+            parent_of = _parents_of(codes, c.relative)
             of_parent = pd.Series(
-                [parent.get(_parent_code(code, c.relative)) for code in codes],
+                [parent.get(parent_of.get(code, "")) for code in codes],
                 index=codes,
                 dtype="float64",
             )
