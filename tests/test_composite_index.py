@@ -554,7 +554,7 @@ def test_sensitivity_sees_weight_dependent_leaders():
 
 def test_validation_errors_are_value_errors_in_french():
     with pytest.raises(ValueError, match="normalisation inconnue"):
-        spec_of(crit("a"), normalisation="rangs")
+        spec_of(crit("a"), normalisation="logistique")
     with pytest.raises(ValueError, match="agrégation inconnue"):
         spec_of(crit("a"), aggregation="harmonique")
     with pytest.raises(ValueError, match="méthode de classes inconnue"):
@@ -598,7 +598,7 @@ def test_validation_errors_are_value_errors_in_french():
     from observatoire.errors import InputError
 
     with pytest.raises(InputError):
-        spec_of(crit("a"), normalisation="rangs")
+        spec_of(crit("a"), normalisation="logistique")
     assert issubclass(CompositeIndexError, ValueError)
 
 
@@ -611,3 +611,13 @@ def test_sensitivity_with_no_ranked_unit_gives_empty_tables() -> None:
     result = sensitivity(values, spec, eligible, draws=20, top=2)
     assert result.monte_carlo.empty and result.summary["stable_top"] == []
     assert not composite_index(values, spec, eligible)["ranked"].any()
+
+
+def test_percentile_rank_normalisation():
+    values = pd.DataFrame({"a": [10.0, 20.0, 20.0, 40.0, np.nan]}, index=list("pqrst"))
+    out = composite_index(values, spec_of(crit("a"), normalisation="rangs"))
+    # average ranks 1, 2.5, 2.5, 4 among 4 values → (r − 1) / 3; missing stays missing
+    assert out["n_a"].iloc[:4].tolist() == pytest.approx([0.0, 0.5, 0.5, 1.0])
+    assert np.isnan(out.loc["t", "n_a"])
+    single = composite_index(values.iloc[:1], spec_of(crit("a"), normalisation="rangs"))
+    assert single["n_a"].iloc[0] == 0.5

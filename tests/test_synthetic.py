@@ -68,7 +68,7 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> SimulationManifest:
     _run(folder, census, [2021])
     _run(folder, ["filosofi_com"], [2019, 2020])
     _run(folder, ["dvf_geo", "dvf_dgfip"], [2021, 2024])
-    others = ["bpe_xy", "bpe_com", "sirene", "lovac", "naf"]
+    others = ["bpe_xy", "bpe_com", "bpe_gammes", "sirene", "lovac", "naf"]
     calls: list[tuple[str, int, int]] = []
     manifest = _run(folder, others, [2021])
     manifest = simulate(
@@ -156,7 +156,8 @@ def test_is_simulated_refuses_modified_or_unlisted_copies(
 def test_same_seed_same_bytes_other_seed_other_bytes(
     simulated: SimulationManifest, tmp_path: Path
 ) -> None:
-    again = _run(tmp_path / "again", ["rp_logement", "dvf_geo", "bpe_xy", "sirene", "naf"], [2021])
+    datasets = ["rp_logement", "dvf_geo", "bpe_xy", "bpe_gammes", "sirene", "naf"]
+    again = _run(tmp_path / "again", datasets, [2021])
     for item in again.files:
         original = _file(simulated.directory, item.dataset, 2021)
         assert item.path.read_bytes() == original.read_bytes(), item.dataset

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -223,14 +224,25 @@ def _run_load(project, paths: list[Path]) -> list:
         console=console,
     ) as progress:
         tasks: dict[str, int] = {}
+        pending: dict[str, int] = {}
+        lock = threading.Lock()
 
         def on_file(file, detection) -> None:
-            tasks[file.label] = progress.add_task(
-                f"{detection.label or detection.dataset} {detection.vintage}", total=None
-            )
+            # The next file is read ahead in a thread: its first rows can be counted before
+            # its turn comes (pending), then shown in its bar.
+            with lock:
+                tasks[file.label] = progress.add_task(
+                    f"{detection.label or detection.dataset} {detection.vintage}",
+                    total=None,
+                    completed=pending.pop(file.label, 0),
+                )
 
         def on_rows(label: str, rows: int) -> None:
-            progress.advance(tasks[label], rows)
+            with lock:
+                if label in tasks:
+                    progress.advance(tasks[label], rows)
+                else:
+                    pending[label] = pending.get(label, 0) + rows
 
         return load_paths(project, paths, progress=on_rows, on_file=on_file)
 

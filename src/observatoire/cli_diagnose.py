@@ -15,7 +15,8 @@ from observatoire.cli_options import ProjectOption
 def register_diagnose(app: typer.Typer, console: Console) -> None:
     """Add the ``diagnose`` group to the CLI."""
     diagnose_app = typer.Typer(
-        help="Diagnostics : pré-diagnostic OPAH-RU / OPAH-RR, marché immobilier (DVF)."
+        help="Diagnostics : pré-diagnostic OPAH-RU / OPAH-RR, marché immobilier (DVF), "
+        "bourgs-centres et armature territoriale."
         "\n\nExemple : observatoire diagnose habitat --territoire pm-artois --variante ru",
         no_args_is_help=True,
     )
@@ -140,3 +141,86 @@ def register_diagnose(app: typer.Typer, console: Console) -> None:
                 f"secteur × type × année ; {result.unplaced} vente(s) sans coordonnées."
             )
         console.print(f"Classeur écrit : {path}")
+
+    @diagnose_app.command("centralites")
+    def centralites_cmd(
+        territoire: Annotated[
+            str,
+            typer.Option(
+                "--territoire", "-t", help="Territoire étudié (identifiant, SIREN, code INSEE)."
+            ),
+        ],
+        centres: Annotated[
+            str | None,
+            typer.Option(
+                "--centres",
+                help="Bourgs-centres notés, codes INSEE séparés par des virgules (défaut : "
+                "toutes les communes du territoire).",
+            ),
+        ] = None,
+        distancier: Annotated[
+            Path | None,
+            typer.Option(
+                "--distancier",
+                help="Temps de trajet routier (CSV origine;destination;minutes) : remplace "
+                "la distance à vol d'oiseau.",
+            ),
+        ] = None,
+        perimetres: Annotated[
+            Path | None,
+            typer.Option(
+                "--perimetres",
+                help="Polygones des centres-villes (GeoJSON, GeoPackage) : commerces du centre.",
+            ),
+        ] = None,
+        sortie: Annotated[
+            Path | None,
+            typer.Option(
+                "--sortie", "-o", help="Dossier des résultats (défaut : sorties/diagnostics/…)."
+            ),
+        ] = None,
+        format_: Annotated[
+            str, typer.Option("--format", help="Chapitre : pdf, html ou les deux (pdf,html).")
+        ] = "pdf,html",
+        projet: ProjectOption = None,
+    ) -> None:
+        """Bourgs-centres : quatre fonctions notées de 0 à 100 (économie, habitat,
+        équipements et services, identité), niveau dans l'armature (gammes de la BPE, seuils
+        dans diagnostics.yaml), centre le plus proche de chaque niveau et population desservie,
+        complémentarité entre centres voisins, commerce (SIRENE) et vacance commerciale ;
+        écrit centralites.xlsx, centralites.gpkg, carte.png, radars/ et le chapitre
+        diagnostic.pdf / .html.
+
+        Exemple : observatoire diagnose centralites -p ./demo-artois -t 200044030
+        """
+        from observatoire.analyses.centralites import run
+        from observatoire.errors import InputError
+        from observatoire.project import open_project
+        from observatoire.publish.centralites import FORMATS, write_outputs
+        from observatoire.publish.fmt import fr_number
+
+        formats = tuple(f.strip() for f in format_.split(",") if f.strip())
+        bad = [f for f in formats if f not in FORMATS]
+        if bad or not formats:
+            raise InputError(f"format « {format_} » inconnu ; formats : {', '.join(FORMATS)}")
+        listed = [c.strip() for c in (centres or "").split(",") if c.strip()] or None
+        project = open_project(projet)
+        with _progress() as progress:
+            task = progress.add_task("Fonctions, niveaux et complémentarité", total=None)
+            result = run(
+                project, territoire, centres=listed, times=distancier, perimeters=perimetres
+            )
+            progress.update(task, description="Tableaux, carte, radars et chapitre")
+            outputs = write_outputs(project, result, out_dir=sortie, formats=formats)
+        counts = result.in_territory["niveau"].value_counts()
+        labels = result.level_labels
+        console.print(
+            f"{result.territory.nom} : {fr_number(len(result.in_territory))} communes, BPE "
+            f"{result.period}."
+        )
+        for level, label in labels.items():
+            if counts.get(level, 0):
+                console.print(f"  {label} : {fr_number(int(counts[level]))}")
+        if result.simulated:
+            console.print("[bold red]Attention : données SIMULÉES, ne pas publier.[/]")
+        console.print(f"Résultats dans {outputs.folder}")

@@ -5,8 +5,9 @@ real legal populations of every embedded vintage, recoded to COG 2025 → the ot
 SIMULATED in their official formats for the agency's départements (marked as such in the
 lineage and every output) → the indicator catalogue computed for every territory (``build``)
 → exports (CSV in the indicator-table layout, XLSX by theme, GeoPackage for QGIS), the HTML
-report of the Pôle métropolitain, its OPAH-RU pre-diagnostic and the DVF market workbook, and
-the static web observatory (``sorties/site``).
+report of the Pôle métropolitain, its OPAH-RU pre-diagnostic, the DVF market workbook, the
+bourgs-centres diagnostic of the PETR Ternois / 7 Vallées, and the static web observatory
+(``sorties/site``).
 """
 
 from __future__ import annotations
@@ -233,7 +234,7 @@ def run_demo(
         )
         progress.advance(task)
 
-        progress.update(task, description="Diagnostics (OPAH-RU, marché immobilier)")
+        progress.update(task, description="Diagnostics (OPAH-RU, marché, bourgs-centres)")
         from observatoire.analyses.habitat import run as run_habitat
         from observatoire.analyses.marche import write_market_xlsx
         from observatoire.publish.habitat import write_outputs as write_habitat
@@ -249,6 +250,20 @@ def run_demo(
         market_path, _ = write_market_xlsx(project, settings.output_dir / "marche.xlsx", None)
         summary.outputs.append(
             (market_path, "marché immobilier DVF : rapport de nettoyage, chiffres par territoire")
+        )
+        from observatoire.analyses.centralites import run as run_centralities
+        from observatoire.publish.centralites import write_outputs as write_centralities
+
+        armature = write_centralities(
+            project, run_centralities(project, "petr-ternois-7-vallees"), formats=("html",)
+        )
+        summary.outputs.append(
+            (
+                armature.folder / "diagnostic.html",
+                "bourgs-centres et armature du PETR Ternois / 7 Vallées (niveaux, fonctions, "
+                "complémentarité, commerce ; PDF : observatoire diagnose centralites "
+                "-t petr-ternois-7-vallees)",
+            )
         )
         progress.advance(task)
 

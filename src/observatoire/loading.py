@@ -144,6 +144,20 @@ def _origin(file: SniffedFile) -> str:
     return "simulated" if is_simulated(file.path) else "real"
 
 
+def warehouse_events(warehouse: Warehouse) -> pd.DataFrame | None:
+    """INSEE's commune events loaded in the warehouse (``cog_events``), or None."""
+    if "cog_events" not in warehouse.tables():
+        return None
+    frame = warehouse.query(
+        "SELECT mod, date_eff, typecom_av, com_av, libelle_av, typecom_ap, com_ap, "
+        "libelle_ap FROM cog_events"
+    )
+    if frame.empty:
+        return None
+    frame["date_eff"] = pd.to_datetime(frame["date_eff"])
+    return frame
+
+
 class _Passages:
     """Passage tables to the target COG, built once per source vintage."""
 
@@ -157,14 +171,7 @@ class _Passages:
         if self._checked:
             return self._events
         self._checked = True
-        if "cog_events" in self.warehouse.tables():
-            frame = self.warehouse.query(
-                "SELECT mod, date_eff, typecom_av, com_av, libelle_av, typecom_ap, com_ap, "
-                "libelle_ap FROM cog_events"
-            )
-            if not frame.empty:
-                frame["date_eff"] = pd.to_datetime(frame["date_eff"])
-                self._events = frame
+        self._events = warehouse_events(self.warehouse)
         return self._events
 
     def reset(self) -> None:

@@ -24,6 +24,9 @@ missing or secret), frames out; no warehouse, no I/O.
      an integer) so that it is deterministic; a value exactly on a boundary goes to the upper
      quintile. Ten distinct values score 1,1,2,2,3,3,4,4,5,5; a constant criterion scores 3.
      It is aggregated as ``n = (q − 1) / 4`` in [0, 1]. No winsorisation (ranks are robust).
+   - ``rangs``: percentile rank ``n = (r − 1) / (m − 1)`` in [0, 1] from the average rank
+     ``r`` (1 = lowest; ties share their mean rank, hence the same score); a single value or
+     a constant criterion gives 0.5. No winsorisation.
 
 3. **Weights.** Criterion ``i`` of dimension ``d`` has the effective weight
    ``w_i = W_d × c_i / Σ_{j ∈ d} c_j`` (``W_d``: dimension weight, ``c_i``: criterion weight,
@@ -104,7 +107,7 @@ __all__ = [
     "sensitivity",
 ]
 
-NORMALISATIONS: tuple[str, ...] = ("minmax", "zscore", "quintiles")
+NORMALISATIONS: tuple[str, ...] = ("minmax", "zscore", "quintiles", "rangs")
 AGGREGATIONS: tuple[str, ...] = ("additive", "geometric")
 CLASS_METHODS: tuple[str, ...] = ("quantiles", "jenks")
 REASON_GATE = "seuil de taille non atteint"
@@ -386,6 +389,10 @@ def _normalise(x: np.ndarray, spec: IndexSpec) -> tuple[np.ndarray, np.ndarray]:
         twice_rank = _twice_average_ranks(ref)  # ascending: 1 = lowest value
         quintile = (_QUINTILES * (twice_rank - 1)) // (2 * ref.size) + 1
         normalised[present] = (quintile - 1) / (_QUINTILES - 1)
+        return normalised, normalised.copy()
+    if spec.normalisation == "rangs":
+        twice_rank = _twice_average_ranks(ref)
+        normalised[present] = 0.5 if ref.size == 1 else (twice_rank - 2) / (2.0 * (ref.size - 1))
         return normalised, normalised.copy()
     if spec.winsorise is not None:
         low, high = np.quantile(ref, spec.winsorise)

@@ -143,7 +143,7 @@ def _check_variant(variant: HabitatVariant, origin: str) -> None:
             )
 
 
-def _latest(rows: pd.DataFrame, indicator: str) -> tuple[pd.Series, str | None, pd.DataFrame]:
+def latest_usable(rows: pd.DataFrame, indicator: str) -> tuple[pd.Series, str | None, pd.DataFrame]:
     """Usable values of an indicator at its latest period with any usable value — skipping a
     period flagged as holding an incomplete semester (DVF) when an earlier one exists."""
     mine = rows[(rows["indicator_id"] == indicator) & rows["status"].isin(USABLE_STATUSES)]
@@ -230,7 +230,7 @@ def _commune_inputs(
     infos: list[CriterionInfo] = []
     parents = _parent_values(warehouse, variant, codes)
     for c in variant.criteria:
-        series, period, chosen = _latest(rows, c.indicator)
+        series, period, chosen = latest_usable(rows, c.indicator)
         ind = catalogue.indicators[c.indicator]
         unit, decimals, label = ind.unit, ind.decimals, c.label or ind.label
         series = series.reindex(codes)
@@ -271,7 +271,7 @@ def _commune_inputs(
     eligible = pd.Series(True, index=values.index)
     gates = []
     for g in variant.gates:
-        series, period, _ = _latest(rows, g.indicator)
+        series, period, _ = latest_usable(rows, g.indicator)
         column = series.reindex(codes)
         gate_values[g.indicator] = column.to_numpy()
         # A unit whose gate value is unknown cannot be shown to pass it.
@@ -352,7 +352,7 @@ def _iris_inputs(
                     indicator_ids=[x.indicator for x in variant.gates],
                 )
                 commune_gates = commune_rows[commune_rows["level"] == "commune"]
-            series, period, _ = _latest(commune_gates, g.indicator)
+            series, period, _ = latest_usable(commune_gates, g.indicator)
             column = pd.Series([series.get(code[:5]) for code in iris], index=iris, dtype="float64")
             label += " (commune)"
         gate_values[g.indicator] = column.to_numpy()

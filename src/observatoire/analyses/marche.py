@@ -24,6 +24,7 @@ from observatoire.errors import InputError
 from observatoire.indicators.market import MUTATIONS_TABLE, PRICE_RULES, cleaning_report
 from observatoire.project import Project
 from observatoire.warehouse import Warehouse
+from observatoire.xlsx import add_sheet
 
 TYPE_LABELS = {"MAISON": "Maisons", "APPART": "Appartements"}
 
@@ -203,7 +204,6 @@ def write_market_xlsx(
 ) -> tuple[Path, SectorResult | None]:
     """The market workbook: cleaning report, figures of the project's territories, sectors."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font
 
     params = load_diagnostics(project.root).market
     with Warehouse(project.settings.warehouse_path, read_only=True) as warehouse:
@@ -227,20 +227,9 @@ def write_market_xlsx(
         territories = _territory_sheet(territories)
         result = sector_figures(warehouse, sectors, params) if sectors is not None else None
     workbook = Workbook()
-    bold = Font(bold=True)
 
     def sheet(title: str, frame: pd.DataFrame, note: str) -> None:
-        ws = workbook.create_sheet(title)
-        ws.cell(row=1, column=1, value=note).font = bold
-        for col, name in enumerate(frame.columns, start=1):
-            ws.cell(row=3, column=col, value=str(name)).font = bold
-        for r, values in enumerate(frame.itertuples(index=False), start=4):
-            for col, value in enumerate(values, start=1):
-                if isinstance(value, float) and np.isnan(value):
-                    value = None
-                elif isinstance(value, np.generic):
-                    value = value.item()
-                ws.cell(row=r, column=col, value=value)
+        add_sheet(workbook, title, frame, note)
 
     workbook.remove(workbook.active)
     sheet(

@@ -8,7 +8,9 @@ Sections:
 
 - ``marche``: DVF cleaning rules and publication thresholds (:class:`MarketParams`);
 - ``habitat``: the OPAH-RU / OPAH-RR pre-diagnostic, one entry per variant
-  (:class:`HabitatVariant`).
+  (:class:`HabitatVariant`);
+- ``centralites``: the bourgs-centres diagnostic — function criteria, armature levels,
+  neighbourhood radii, commerce NAF lists (:class:`CentralityParams`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from importlib.resources import files
@@ -32,6 +35,25 @@ NORMALISATIONS = ("minmax", "zscore", "quintiles")
 AGGREGATIONS = ("additive", "geometric")
 CLASS_METHODS = ("quantiles", "jenks")
 RELATIVE_TO = ("", "epci", "departement")
+CENTRALITY_NORMALISATIONS = ("rangs", "minmax", "quintiles")
+GAMMES = ("proximite", "intermediaire", "superieure")
+# Measures computed by the centralités diagnostic (see diagnostics.yaml).
+CENTRALITY_MEASURES = (
+    "couverture_proximite",
+    "couverture_intermediaire",
+    "couverture_superieure",
+    "equipements_pour_1000",
+    "types_sante",
+    "types_enseignement",
+    "types_commerce",
+    "types_culture_tourisme",
+    "equipements_culture_tourisme_pour_1000",
+    "commerces_pour_1000",
+    "etablissements_pour_1000",
+    "diversite_statuts",
+    "diversite_tailles",
+    "programmes",
+)
 
 
 @dataclass(frozen=True)
@@ -99,10 +121,68 @@ class HabitatVariant:
 
 
 @dataclass(frozen=True)
+class CentralityCriterion:
+    """One criterion of a function: a catalogue indicator or a measure of the diagnostic."""
+
+    key: str
+    kind: str  # "indicateur" or "mesure"
+    direction: int  # +1: higher = a stronger function
+    weight: float = 1.0
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class CentralityFunction:
+    id: str
+    label: str
+    criteria: tuple[CentralityCriterion, ...]
+
+
+@dataclass(frozen=True)
+class CentralityLevel:
+    """A level of the armature: every listed gamme must reach its coverage (0-1)."""
+
+    id: str
+    label: str
+    thresholds: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class CommerceType:
+    id: str
+    label: str
+    naf: tuple[str, ...]  # NAF rév. 2 prefixes ("47.2", "10.71C")
+
+
+@dataclass(frozen=True)
+class CentralityParams:
+    """The bourgs-centres diagnostic (methods §3 and §6)."""
+
+    normalisation: str
+    winsorise: tuple[float, float] | None
+    functions: tuple[CentralityFunction, ...]
+    identity_prefixes: tuple[str, ...]
+    levels: tuple[CentralityLevel, ...]  # highest first
+    search_km: float
+    neighbour_km: float
+    neighbour_minutes: float
+    commerce_types: tuple[CommerceType, ...]
+    retail: tuple[str, ...]  # commerce types counted in commerces_pour_1000
+    excluded: tuple[str, ...]  # NAF prefixes never counted
+    vacancy_favourable: float
+    vacancy_critical: float
+
+    @property
+    def level_ids(self) -> tuple[str, ...]:
+        return tuple(level.id for level in self.levels)
+
+
+@dataclass(frozen=True)
 class Diagnostics:
     market: MarketParams
     habitat: Mapping[str, HabitatVariant]
     origin: str
+    centralities: CentralityParams | None = None
 
 
 def _merge(base: Any, override: Any) -> Any:
@@ -329,15 +409,154 @@ def _variant(vid: str, raw: Any, origin: str) -> HabitatVariant:
     )
 
 
+_NAF_PREFIX = re.compile(r"\d{2}(\.\d{1,2}[A-Z]?)?")
+
+
+def _naf_list(r: _Reader, key: str) -> tuple[str, ...]:
+    value = r.raw.get(key, [])
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and _NAF_PREFIX.fullmatch(v) for v in value
+    ):
+        raise r.fail(key, "une liste de codes NAF rév. 2 ou de préfixes est attendue, ex. [47.2]")
+    return tuple(value)
+
+
+def _centralities(raw: Any, origin: str) -> CentralityParams:
+    r = _Reader(raw or {}, "centralites", origin)
+    r.known(
+        {
+            "normalisation",
+            "ecretage",
+            "fonctions",
+            "types_identite",
+            "niveaux",
+            "rayon_recherche_km",
+            "rayon_voisinage_km",
+            "temps_voisinage_min",
+            "commerce",
+            "vacance_commerciale",
+        }
+    )
+    funcs_raw = r.raw.get("fonctions")
+    if not isinstance(funcs_raw, dict) or not funcs_raw:
+        raise r.fail("fonctions", "une table {fonction: {libelle, criteres}} est attendue")
+    functions = []
+    seen: dict[str, str] = {}
+    for fid, entry in funcs_raw.items():
+        f = _Reader(entry, f"centralites.fonctions.{fid}", origin)
+        f.known({"libelle", "criteres"})
+        crit_raw = f.raw.get("criteres")
+        if not isinstance(crit_raw, list) or not crit_raw:
+            raise f.fail("criteres", "une liste de critères est attendue")
+        criteria = []
+        for n, item in enumerate(crit_raw, start=1):
+            c = _Reader(item, f"centralites.fonctions.{fid}.criteres[{n}]", origin)
+            c.known({"indicateur", "mesure", "sens", "poids", "libelle"})
+            if ("indicateur" in c.raw) == ("mesure" in c.raw):
+                raise c.fail("indicateur", "un « indicateur » du catalogue ou une « mesure »")
+            kind = "indicateur" if "indicateur" in c.raw else "mesure"
+            key = c.text(kind)
+            if key in seen:
+                raise c.fail(kind, f"un critère n'apparaît qu'une fois (déjà dans {seen[key]})")
+            seen[key] = str(fid)
+            if kind == "mesure" and key not in CENTRALITY_MEASURES:
+                raise c.fail("mesure", "une mesure parmi " + ", ".join(CENTRALITY_MEASURES))
+            sens = c.raw.get("sens")
+            if sens not in ("+", "-"):
+                raise c.fail("sens", "« + » (valeur élevée = fonction affirmée) ou « - »")
+            criteria.append(
+                CentralityCriterion(
+                    key=key,
+                    kind=kind,
+                    direction=1 if sens == "+" else -1,
+                    weight=c.number("poids", 1.0, minimum=1e-9),
+                    label=str(c.raw.get("libelle", "")),
+                )
+            )
+        functions.append(CentralityFunction(str(fid), f.text("libelle"), tuple(criteria)))
+    levels_raw = r.raw.get("niveaux")
+    if not isinstance(levels_raw, list) or not levels_raw:
+        raise r.fail("niveaux", "une liste de niveaux {id, libelle, gammes} est attendue")
+    levels = []
+    for n, item in enumerate(levels_raw, start=1):
+        lv = _Reader(item, f"centralites.niveaux[{n}]", origin)
+        lv.known({"id", "libelle", "gammes"})
+        g = lv.sub("gammes")
+        g.known(set(GAMMES))
+        if not g.raw:
+            raise lv.fail("gammes", "au moins une gamme et son seuil, ex. {intermediaire: 0.5}")
+        thresholds = {}
+        for gamme in g.raw:
+            share = g.number(gamme, 0.5, minimum=0)
+            if share > 1:
+                raise g.fail(gamme, "une part entre 0 et 1 est attendue")
+            thresholds[str(gamme)] = share
+        levels.append(CentralityLevel(lv.text("id"), lv.text("libelle"), thresholds))
+    ids = [level.id for level in levels]
+    if len(set(ids)) != len(ids) or "non_centre" in ids:
+        raise r.fail("niveaux", "des identifiants de niveau distincts (et pas « non_centre »)")
+    prefixes = r.raw.get("types_identite", ["F3", "G1"])
+    if not isinstance(prefixes, list) or not all(
+        isinstance(p, str) and re.fullmatch(r"[A-G]\d{0,3}", p) for p in prefixes
+    ):
+        raise r.fail("types_identite", "une liste de préfixes de types BPE, ex. [F3, G1]")
+    com = r.sub("commerce")
+    com.known({"types", "commerce_de_detail", "exclus"})
+    types_raw = com.raw.get("types")
+    if not isinstance(types_raw, dict) or not types_raw:
+        raise com.fail("types", "une table {type: {libelle, naf}} est attendue")
+    commerce_types = []
+    for tid, entry in types_raw.items():
+        t = _Reader(entry, f"centralites.commerce.types.{tid}", origin)
+        t.known({"libelle", "naf"})
+        naf = _naf_list(t, "naf")
+        if not naf:
+            raise t.fail("naf", "au moins un code NAF")
+        commerce_types.append(CommerceType(str(tid), t.text("libelle"), naf))
+    known_types = {t.id for t in commerce_types}
+    retail = com.raw.get("commerce_de_detail", sorted(known_types))
+    if not isinstance(retail, list) or not retail or set(retail) - known_types:
+        raise com.fail("commerce_de_detail", "une liste de types parmi " + ", ".join(known_types))
+    vac = r.sub("vacance_commerciale")
+    vac.known({"favorable", "critique"})
+    favourable = vac.number("favorable", 5, minimum=0)
+    critical = vac.number("critique", 10, minimum=0)
+    if critical < favourable:
+        raise vac.fail("critique", f"un taux ≥ favorable ({favourable:g}) est attendu")
+    winsor = r.raw.get("ecretage", [0.05, 0.95])
+    winsorise = None if winsor in (None, False) else r.pair("ecretage", (0.05, 0.95))
+    return CentralityParams(
+        normalisation=r.choice("normalisation", "rangs", CENTRALITY_NORMALISATIONS),
+        winsorise=winsorise,
+        functions=tuple(functions),
+        identity_prefixes=tuple(prefixes),
+        levels=tuple(levels),
+        search_km=r.number("rayon_recherche_km", 50, minimum=0),
+        neighbour_km=r.number("rayon_voisinage_km", 15, minimum=0),
+        neighbour_minutes=r.number("temps_voisinage_min", 20, minimum=0),
+        commerce_types=tuple(commerce_types),
+        retail=tuple(retail),
+        excluded=_naf_list(com, "exclus"),
+        vacancy_favourable=favourable,
+        vacancy_critical=critical,
+    )
+
+
 def parse_diagnostics(raw: Any, origin: str) -> Diagnostics:
     """Validate the merged YAML mapping."""
     r = _Reader(raw, "diagnostics", origin)
-    r.known({"marche", "habitat"})
+    r.known({"marche", "habitat", "centralites"})
     habitat_raw = r.raw.get("habitat") or {}
     if not isinstance(habitat_raw, dict):
         raise ConfigError("habitat : une table de variantes est attendue", path=origin)
     habitat = {str(k): _variant(str(k), v, origin) for k, v in habitat_raw.items()}
-    return Diagnostics(market=_market(r.raw.get("marche"), origin), habitat=habitat, origin=origin)
+    centralities = _centralities(r.raw["centralites"], origin) if "centralites" in r.raw else None
+    return Diagnostics(
+        market=_market(r.raw.get("marche"), origin),
+        habitat=habitat,
+        origin=origin,
+        centralities=centralities,
+    )
 
 
 def _read_yaml(text: str, origin: str) -> Any:

@@ -99,6 +99,10 @@ def _fingerprints(
         by_variable.setdefault(row.variable, []).append(
             f"{row.dataset}:{row.vintage}:{row.period}:{checksum}:{row.rows}"
         )
+        if str(row.variable).startswith("BPE_GAMME_"):
+            # the gamme counts also read INSEE's gamme table of the period's vintage
+            gammes = checksums.get(("bpe_gammes", str(row.period)), "")
+            by_variable[row.variable].append(f"bpe_gammes:{row.period}:{gammes}")
     out: dict[str, str] = {}
     for ind in catalogue.evaluation_order():
         digest = hashlib.sha256()

@@ -10,8 +10,9 @@ vintage`` rows with the catalogue's generic variable names:
   files feed :func:`published_levels` (non-additive figures published at those levels);
 - ``population_legale``: legal populations (``PMUN``, period = millésime);
 - ``bpe_equipements`` and ``bpe_communes``: equipment counts per commune as ``BPE_TOT``,
-  ``BPE_DOM_<letter>``, ``BPE_<TYPEQU>`` and, when INSEE's gamme table is loaded,
-  ``BPE_GAMME_PROXIMITE`` / ``_INTERMEDIAIRE`` / ``_SUPERIEURE``. A commune of a covered
+  ``BPE_DOM_<letter>``, ``BPE_<TYPEQU>`` and, for a period P whose gamme table of vintage P
+  is loaded (``bpe_gammes``; never another vintage's: INSEE recomputes the composition every
+  year), ``BPE_GAMME_PROXIMITE`` / ``_INTERMEDIAIRE`` / ``_SUPERIEURE``. A commune of a covered
   département without equipment of a type counts 0 (the BPE lists equipments; absence is
   zero, not unknown);
 - ``lovac_communes``: the LOVAC communal file (Cerema / DGALN), variables as the reader stores
@@ -100,30 +101,34 @@ def _gamme_key(label: str) -> str:
     return ""
 
 
-def _bpe_sql(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[str]:
-    """SELECTs giving BPE counts per commune (dense over the covered départements)."""
-    parts = []
+def _bpe_union(tables: set[str]) -> str | None:
+    """``pref, code, typequ, period, n, dataset, vintage`` of every loaded BPE row: the
+    geolocated list (``pref`` 0, one row per equipment) and the communal counts (1)."""
     sources = []
     if "bpe_equipements" in tables:
         sources.append(
-            "SELECT coalesce(code_commune_cog, depcom) AS code, typequ, "
+            "SELECT 0 AS pref, coalesce(code_commune_cog, depcom) AS code, typequ, "
             "CAST(coalesce(an, vintage) AS VARCHAR) AS period, 1.0 AS n, dataset, vintage "
             "FROM bpe_equipements WHERE typequ IS NOT NULL"
         )
     if "bpe_communes" in tables:
         sources.append(
-            "SELECT code, variable AS typequ, CAST(coalesce(period, vintage) AS VARCHAR), "
-            "value, dataset, vintage FROM bpe_communes WHERE value IS NOT NULL"
+            "SELECT 1 AS pref, code, variable AS typequ, "
+            "CAST(coalesce(period, vintage) AS VARCHAR) AS period, value AS n, dataset, vintage "
+            "FROM bpe_communes WHERE value IS NOT NULL"
         )
-    if not sources:
+    return " UNION ALL ".join(sources) if sources else None
+
+
+def _bpe_sql(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[str]:
+    """SELECTs giving BPE counts per commune (dense over the covered départements)."""
+    parts: list[str] = []
+    union = _bpe_union(tables)
+    if union is None:
         return parts
     # The geolocated list and the communal counts describe the same equipments: per period,
     # one of them is used (the list when present), never their sum.
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _bpe_all AS SELECT * FROM ("
-        + " UNION ALL ".join(f"SELECT {n} AS pref, * FROM ({q})" for n, q in enumerate(sources))
-        + ") s(pref, code, typequ, period, n, dataset, vintage)"
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _bpe_all AS {union}")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _bpe AS "
         "SELECT code, typequ, period, sum(n) AS n, min(dataset) AS dataset, "
@@ -137,17 +142,33 @@ def _bpe_sql(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[str]:
         "JOIN (SELECT DISTINCT left(code, CASE WHEN code LIKE '97%' THEN 3 ELSE 2 END) AS dep, "
         "period, dataset, vintage FROM _bpe) p ON p.dep = c.dep"
     )
-    gamme_select = ""
+    gamme_select = gamme_variables = ""
     if "bpe_gammes" in tables:
-        gammes = con.execute("SELECT DISTINCT typequ, gamme FROM bpe_gammes").df()
+        # INSEE recomputes the composition of the gammes for every BPE vintage: the counts of
+        # period P use only the gamme table of vintage P (methods §1.10). A period without
+        # its own table gets no BPE_GAMME_* variable (missing), never another year's gammes.
+        gammes = con.execute(
+            "SELECT DISTINCT typequ, gamme, CAST(vintage AS VARCHAR) AS vintage FROM bpe_gammes "
+            "WHERE typequ IS NOT NULL AND gamme IS NOT NULL"
+        ).df()
         gammes["key"] = gammes["gamme"].map(_gamme_key)
-        gammes = gammes[gammes["key"] != ""][["typequ", "key"]]
+        gammes = gammes[gammes["key"] != ""][["typequ", "vintage", "key"]]
         con.register("_gammes_df", gammes)
-        con.execute("CREATE OR REPLACE TEMP TABLE _gammes AS SELECT * FROM _gammes_df")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _gammes AS SELECT CAST(typequ AS VARCHAR) AS typequ, "
+            "CAST(vintage AS VARCHAR) AS vintage, CAST(key AS VARCHAR) AS key FROM _gammes_df"
+        )
         con.unregister("_gammes_df")
         gamme_select = (
             "UNION ALL SELECT b.code, 'BPE_GAMME_' || g.key, b.period, sum(b.n) "
-            "FROM _bpe b JOIN _gammes g ON g.typequ = b.typequ GROUP BY ALL"
+            "FROM _bpe b JOIN _gammes g ON g.typequ = b.typequ AND g.vintage = b.period "
+            "GROUP BY ALL"
+        )
+        # A gamme of that vintage's table with no equipment in the covered départements
+        # still counts 0 there (as any BPE variable): its variable exists for the period.
+        gamme_variables = (
+            "UNION SELECT DISTINCT 'BPE_GAMME_' || key, vintage FROM _gammes "
+            "WHERE vintage IN (SELECT period FROM _bpe) "
         )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _bpe_counts AS "
@@ -160,8 +181,8 @@ def _bpe_sql(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[str]:
     parts.append(
         "SELECT g.code, v.variable, g.period, coalesce(b.value, 0) AS value, false AS secret, "
         "'ok' AS cog_status, g.dataset, g.vintage "
-        "FROM _bpe_grid g JOIN (SELECT DISTINCT variable, period FROM _bpe_counts "
-        "WHERE variable IN (SELECT variable FROM _wanted)) v "
+        "FROM _bpe_grid g JOIN (SELECT * FROM (SELECT DISTINCT variable, period "
+        f"FROM _bpe_counts {gamme_variables}) WHERE variable IN (SELECT variable FROM _wanted)) v "
         "ON v.period = g.period "
         "LEFT JOIN _bpe_counts b ON b.code = g.code AND b.variable = v.variable "
         "AND b.period = g.period"
@@ -350,3 +371,37 @@ def published_levels(con: duckdb.DuckDBPyConnection, variables: set[str]) -> pd.
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)
+
+
+def gamme_key(label: str) -> str:
+    """``PROXIMITE``, ``INTERMEDIAIRE`` or ``SUPERIEURE`` for a gamme label of INSEE's table
+    (« Gamme de proximité »…), ``""`` otherwise."""
+    return _gamme_key(label)
+
+
+def bpe_counts(
+    con: duckdb.DuckDBPyConnection, period: str | None = None
+) -> tuple[pd.DataFrame | None, str | None, set[str]]:
+    """Equipment counts per commune and type of one BPE period (the latest by default):
+    ``code, typequ, n, dep``, from the geolocated list when it holds the period, else from
+    the communal counts (never their sum, as the facts do); the period and the datasets
+    read. ``(None, None, set())`` when no BPE table is loaded."""
+    union = _bpe_union(_tables(con))
+    if union is None:
+        return None, None, set()
+    if period is None:
+        found = con.execute(f"SELECT max(period) FROM ({union})").fetchone()
+        period = None if found is None else found[0]
+        if period is None:
+            return None, None, set()
+    frame = con.execute(
+        f"WITH s AS ({union}), p AS (SELECT min(pref) AS pref FROM s WHERE period = ?) "
+        "SELECT code, typequ, sum(n) AS n, "
+        "left(code, CASE WHEN code LIKE '97%' THEN 3 ELSE 2 END) AS dep, "
+        "string_agg(DISTINCT dataset, ',') AS datasets "
+        "FROM s WHERE period = ? AND pref = (SELECT pref FROM p) AND code IS NOT NULL "
+        "GROUP BY code, typequ ORDER BY code, typequ",
+        [period, period],
+    ).df()
+    datasets = {d for text in frame["datasets"].dropna().unique() for d in text.split(",")}
+    return frame.drop(columns="datasets"), str(period), datasets

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from observatoire.analyses.habitat import HabitatResult
 from observatoire.errors import InputError
 from observatoire.project import Project
 from observatoire.publish.fmt import fr_date, fr_number, fr_value
+from observatoire.xlsx import add_sheet
 
 FORMATS = ("pdf", "html")
 NBSP = "\u00a0"  # before %, as publish.fmt does before units
@@ -105,33 +107,9 @@ def method_rows(result: HabitatResult) -> list[dict[str, object]]:
 
 def write_xlsx(result: HabitatResult, path: Path) -> None:
     from openpyxl import Workbook
-    from openpyxl.styles import Font
 
     workbook = Workbook()
-    bold = Font(bold=True)
-
-    def sheet(title: str, frame: pd.DataFrame, note: str | None = None) -> None:
-        ws = workbook.create_sheet(title)
-        row = 1
-        if note:
-            ws.cell(row=1, column=1, value=note).font = bold
-            row = 3
-        for col, name in enumerate(frame.columns, start=1):
-            ws.cell(row=row, column=col, value=str(name)).font = bold
-        for values in frame.itertuples(index=False):
-            row += 1
-            for col, value in enumerate(values, start=1):
-                if (
-                    value is None
-                    or (isinstance(value, float) and np.isnan(value))
-                    or value is pd.NA
-                ):
-                    value = None
-                elif isinstance(value, np.integer | np.floating):
-                    value = value.item()
-                ws.cell(row=row, column=col, value=value)
-        ws.freeze_panes = ws.cell(row=(3 if note else 1) + 1, column=1)
-
+    sheet = partial(add_sheet, workbook)
     workbook.remove(workbook.active)
     banner = _banner(result)
     sheet("Classement", ranking_table(result), banner)

@@ -70,6 +70,8 @@ def _layout(fields: tuple[str, ...]) -> _Layout | None:
     def has(*names: str) -> bool:
         return all(n in lower for n in names)
 
+    if "id_acv" in lower or "id_pvd" in lower:  # ANCT programme lists (reader "programmes")
+        return None
     if has("code_qp", "lib_qp"):
         return _Layout("qpv", lower["code_qp"], lower["lib_qp"], lower.get("insee_com"))
     if has("code_iris", "insee_com"):

@@ -27,9 +27,11 @@ def _load_reader_modules() -> None:
         "dvf",
         "sirene",
         "lovac",
+        "locaux",
         "foncier",
         "cog_tables",
         "zonage",
+        "programmes",
         "geo",
     ):
         try:

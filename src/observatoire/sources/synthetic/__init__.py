@@ -12,7 +12,8 @@ Datasets (id → what is written; the formats are described in each module):
 - census (:mod:`.census`): ``rp_evol_struct_pop``, ``rp_logement``, ``rp_emploi_pop_active``,
   ``rp_diplomes_formation``, ``rp_couples_familles_menages``, ``rp_serie_historique``;
 - ``filosofi_com`` (:mod:`.income`);
-- ``bpe_xy``, ``bpe_com`` (:mod:`.equipment`);
+- ``bpe_xy``, ``bpe_com``, ``bpe_gammes`` (:mod:`.equipment`: geolocated equipments, communal
+  counts, the gamme workbook of the vintage);
 - ``dvf_geo``, ``dvf_dgfip`` (:mod:`.land_values`);
 - ``sirene`` (:mod:`.establishments`);
 - ``lovac``, ``naf`` (:mod:`.housing_land`).
@@ -101,6 +102,7 @@ _SPECS = (
     ),
     ("bpe_xy", "BPE — équipements géolocalisés", 2014, 2024, "bpe_xy", "bpe"),
     ("bpe_com", "BPE — équipements par commune", 2014, 2024, "bpe_com", "bpe"),
+    ("bpe_gammes", "BPE — gammes d'équipements", 2014, 2024, "bpe_gammes", "bpe"),
     ("dvf_geo", "DVF géolocalisées (Etalab)", 2014, 2025, "dvf_geo", "dvf"),
     ("dvf_dgfip", "DVF brut DGFiP (ValeursFoncieres)", 2014, 2025, "dvf_dgfip", "dvf"),
     ("sirene", "SIRENE — stock des établissements", 2017, 2026, "sirene_etablissements", "sirene"),
@@ -216,7 +218,14 @@ def simulate(
         "census": lambda y, k: census.write_census(truth, positions, k, y, out),
         "filosofi": lambda y, k: {k[0]: income.write_filosofi(truth, positions, y, out)},
         "bpe": lambda y, k: equipment.write_bpe(
-            truth, positions, y, out, xy="bpe_xy" in k, counts="bpe_com" in k, scale=scale
+            truth,
+            positions,
+            y,
+            out,
+            xy="bpe_xy" in k,
+            counts="bpe_com" in k,
+            gammes="bpe_gammes" in k,
+            scale=scale,
         ),
         "dvf": lambda y, k: land_values.write_dvf(
             truth, positions, y, out, geo="dvf_geo" in k, raw="dvf_dgfip" in k, scale=scale

@@ -8,6 +8,21 @@
   geolocated (empty coordinates, ``QUALITE_XY`` = ``Non géolocalisé``).
 - ``bpe_com``: ``bpeYY_ensemble_csv.zip`` with ``bpeYY_ensemble.csv``
   (``REG;DEP;DEPCOM;DCIRIS;AN;TYPEQU;NB_EQUIP``), the same equipments counted by IRIS and type.
+- ``bpe_gammes``: ``BPE_gammes_AAAA.xlsx``, the gamme workbook of the vintage, one sheet
+  ``Gammes``: two title lines (``Gammes d'équipements de la base permanente des équipements``,
+  ``Millésime AAAA — données simulées``), a warning line, an empty line, then the header
+  ``TYPEQU_REGROUPEMENT, LIBELLE_TYPEQU_REGROUPEMENT, TYPEQU, LIBELLE_TYPEQU, GAMME,
+  LIBELLE_SDOM`` and one row per simulated type. The composition follows each type's location
+  logic (:func:`gamme_table`): proximity, communal and rural logics (``p``, ``c``, ``r``) →
+  ``Gamme de proximité``, ``i`` → ``Gamme intermédiaire``, ``s`` → ``Gamme supérieure``;
+  tourism types (``t``) belong to no gamme and are not listed (as in INSEE's tables). As INSEE
+  does, some types are merged before the gammes are computed: écoles maternelles ``C101`` +
+  ``C102`` (regroupement ``C1_MAT``) and élémentaires ``C104`` + ``C105`` (``C1_ELE``); every
+  other type is its own regroupement. No label is invented: ``LIBELLE_TYPEQU`` and
+  ``LIBELLE_TYPEQU_REGROUPEMENT`` are filled only from the shipped dictionary
+  (``catalogue/bpe_types.yaml``: the four school types and their two regroupements), and
+  ``LIBELLE_SDOM`` is empty. The simulated composition is the same every vintage (the logics
+  are fixed); INSEE's real one is recomputed every vintage.
 
 Paris, Lyon and Marseille equipments carry arrondissement codes (``75108``), as in INSEE's
 files. Volumes: about 2.5 million equipments for France at ``scale=1``; each type follows its
@@ -19,6 +34,9 @@ overhaul): it is not the complete list of a vintage.
 
 from __future__ import annotations
 
+import datetime
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +78,26 @@ F303 2 s F304 1.5 s F305 2 s F307 16 c F308 1 s G101 4 s G102 17 t G103 8 t G104
 """
 QUALITY = ("Bonne", "Acceptable", "Mauvaise")
 NOT_LOCATED = "Non géolocalisé"
+# Gamme of each location logic (tourism types, ``t``, are in no gamme).
+GAMME_OF_LOGIC = {
+    "p": "Gamme de proximité",
+    "c": "Gamme de proximité",
+    "r": "Gamme de proximité",
+    "i": "Gamme intermédiaire",
+    "s": "Gamme supérieure",
+}
+GAMME_ORDER = ("Gamme de proximité", "Gamme intermédiaire", "Gamme supérieure")
+# Types merged before the gammes are computed (INSEE: écoles maternelles, élémentaires).
+REGROUPEMENTS = {"C1_MAT": ("C101", "C102"), "C1_ELE": ("C104", "C105")}
+GAMME_HEADER = (
+    "TYPEQU_REGROUPEMENT",
+    "LIBELLE_TYPEQU_REGROUPEMENT",
+    "TYPEQU",
+    "LIBELLE_TYPEQU",
+    "GAMME",
+    "LIBELLE_SDOM",
+)
+GAMME_TITLE = "Gammes d'équipements de la base permanente des équipements"
 
 
 def equipment_types() -> pd.DataFrame:
@@ -113,6 +151,81 @@ def iris_codes(code: np.ndarray, pop: np.ndarray, rng: np.random.Generator) -> n
     return np.char.add(code.astype(str), suffix)
 
 
+def _dictionary_labels() -> tuple[dict[str, str], dict[tuple[str, ...], str]]:
+    """Type labels and regroupement labels (by member set) of the shipped dictionary."""
+    from observatoire.sources.bpe import bpe_catalogue
+
+    types: dict[str, str] = {}
+    groups: dict[tuple[str, ...], str] = {}
+    for _, entry in sorted(bpe_catalogue()["millesimes"].items()):
+        for code, spec in (entry.get("types") or {}).items():
+            types.setdefault(str(code), str(spec["libelle"]))
+        for label, members in (entry.get("regroupements") or {}).items():
+            groups.setdefault(tuple(sorted(members)), str(label))
+    return types, groups
+
+
+def gamme_table() -> pd.DataFrame:
+    """The simulated gamme composition: one row per type of a gamme, columns of
+    :data:`GAMME_HEADER` (lower case), ordered by gamme, then type (a regroupement's types
+    together, at the place of its first type)."""
+    types = equipment_types()
+    types = types[types["logic"].isin(list(GAMME_OF_LOGIC))].copy()
+    types["gamme"] = types["logic"].map(GAMME_OF_LOGIC)
+    labels, group_labels = _dictionary_labels()
+    group_of = {code: group for group, members in REGROUPEMENTS.items() for code in members}
+    types["typequ_regroupement"] = types["typequ"].map(lambda code: group_of.get(code, code))
+    for group, members in REGROUPEMENTS.items():
+        gammes = set(types.loc[types["typequ"].isin(members), "gamme"])
+        if len(gammes) != 1:  # pragma: no cover - a consistency check of TYPES
+            raise ValueError(f"regroupement {group} : types de gammes différentes {gammes}")
+    types["libelle_typequ_regroupement"] = types["typequ_regroupement"].map(
+        lambda group: group_labels.get(tuple(sorted(REGROUPEMENTS.get(group, ()))), "")
+    )
+    types["libelle_typequ"] = types["typequ"].map(lambda code: labels.get(code, ""))
+    types["libelle_sdom"] = ""
+    types["rank"] = types["gamme"].map(GAMME_ORDER.index)
+    types["first"] = types.groupby("typequ_regroupement")["typequ"].transform("min")
+    types = types.sort_values(["rank", "first", "typequ"], kind="stable")
+    return types[[c.lower() for c in GAMME_HEADER]].reset_index(drop=True)
+
+
+def write_gammes(vintage: int, out_dir: Path) -> Path:
+    """Write the SIMULATED ``BPE_gammes_AAAA.xlsx`` of a vintage (see the module docstring);
+    byte-for-byte reproducible (fixed document and zip dates)."""
+    from openpyxl import Workbook
+    from openpyxl.writer.excel import ExcelWriter
+
+    stamp = (min(vintage + 1, 2107), 9, 15, 12, 0, 0)
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Gammes"
+    sheet.append([GAMME_TITLE])
+    sheet.append([f"Millésime {vintage} — données simulées"])
+    sheet.append(["Données simulées (observatoire simuler) : ne pas publier comme réelles."])
+    sheet.append([])
+    sheet.append(list(GAMME_HEADER))
+    table = gamme_table()
+    for row in table.itertuples(index=False):
+        sheet.append([value or None for value in row])
+    book.properties.creator = "observatoire simuler"
+    book.properties.title = f"Gammes d'équipements {vintage} (données simulées)"
+    book.properties.created = book.properties.modified = datetime.datetime(*stamp)
+    buffer = io.BytesIO()
+    ExcelWriter(book, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED)).save()
+    path = out_dir / f"BPE_gammes_{vintage}.xlsx"
+    with (
+        zipfile.ZipFile(buffer) as source,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for member in source.infolist():
+            info = zipfile.ZipInfo(member.filename, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            target.writestr(info, source.read(member))
+    return path
+
+
 def write_bpe(
     world: World,
     positions: np.ndarray,
@@ -121,13 +234,19 @@ def write_bpe(
     *,
     xy: bool,
     counts: bool,
+    gammes: bool = False,
     scale: float = 1.0,
 ) -> dict[str, Path]:
-    """Write ``bpe_xy`` and/or ``bpe_com`` for one vintage (the same simulated equipments)."""
+    """Write ``bpe_xy`` and/or ``bpe_com`` for one vintage (the same simulated equipments),
+    and the vintage's gamme workbook ``bpe_gammes`` when asked."""
+    written: dict[str, Path] = {}
+    if gammes:
+        written["bpe_gammes"] = write_gammes(vintage, out_dir)
+    if not (xy or counts):
+        return written
     types, lam = expected_counts(world, vintage, scale)
     communes = world.communes
     yy = f"{vintage % 100:02d}"
-    written: dict[str, Path] = {}
     xy_sink = com_sink = None
     date = (min(vintage + 1, 2107), 9, 15, 12, 0, 0)
     if xy:
