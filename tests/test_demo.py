@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import subprocess
 import sys
 from pathlib import Path
@@ -143,7 +144,7 @@ def test_demo_indicators_from_simulated_sources_say_so(demo) -> None:
     kinds = {row[0]: row[3] for row in sources[1:]}
     assert kinds["taux_chomage_1564"] == "SIMULÉES"
     assert kinds["population_legale"] == "réelles"
-    report = demo.outputs[3][0].read_text(encoding="utf-8")
+    report = html.unescape(demo.outputs[3][0].read_text(encoding="utf-8"))
     assert "Pôle Métropolitain de l'Artois" in report
     assert "Données simulées" in report
 

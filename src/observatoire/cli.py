@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 import typer.rich_utils as rich_utils
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from observatoire import __version__
@@ -94,6 +95,7 @@ app.add_typer(cog_app, name="cog")
 from observatoire.cli_diagnose import register_diagnose as _register_diagnose  # noqa: E402
 from observatoire.cli_indicators import register as _register_indicators  # noqa: E402
 from observatoire.cli_indicators import register_report as _register_report  # noqa: E402
+from observatoire.cli_lettre import register_lettre as _register_lettre  # noqa: E402
 from observatoire.cli_options import ProjectOption  # noqa: E402
 from observatoire.cli_site import register_site as _register_site  # noqa: E402
 
@@ -101,6 +103,7 @@ _register_indicators(app, catalogue_app, console)
 _register_report(app, console)
 _register_site(app, console)
 _register_diagnose(app, console)
+_register_lettre(app, console)
 
 
 def _version(value: bool) -> None:
@@ -550,11 +553,11 @@ def main() -> None:
     """Entry point: French one-line errors, no traceback unless --debug."""
     debug = "--debug" in sys.argv[1:]
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except ObservatoireError as exc:
         if debug:
             raise
-        err_console.print(f"[red]Erreur[/] : {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]Erreur[/] : {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -562,22 +565,27 @@ def main() -> None:
         err_console.print("Interrompu.")
         sys.exit(130)
     except KeyboardInterrupt:
-        err_console.print("Interrompu : l'entrepôt est resté dans son dernier état validé.")
+        err_console.print(
+            "Interrompu : l'entrepôt est resté dans son dernier état validé (un envoi de lettre "
+            "reprend là où il s'est arrêté)."
+        )
         sys.exit(130)
     except Exception as exc:
         if debug:
             raise
         usage = _usage_message(exc)
         if usage is not None:
-            err_console.print(f"[red]Erreur[/] : {usage}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]Erreur[/] : {escape(usage)}", highlight=False, soft_wrap=True)
             sys.exit(2)
         err_console.print(
-            f"[red]Erreur inattendue[/] : {exc.__class__.__name__} : {exc} "
+            f"[red]Erreur inattendue[/] : {exc.__class__.__name__} : {escape(str(exc))} "
             "(relancez avec --debug pour la trace complète)",
             highlight=False,
             soft_wrap=True,
         )
         sys.exit(1)
+    if isinstance(code, int) and code:  # typer.Exit(code) returns it without standalone mode
+        sys.exit(code)
 
 
 def _param_name(param: object) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from observatoire.errors import ConfigError, InputError
@@ -186,5 +187,22 @@ def init_project(
     (folder / TERRITORIES_FILE).write_text(territories_text, encoding="utf-8")
     for sub in ("donnees", "sorties"):
         (folder / sub).mkdir(exist_ok=True)
+    if example == "artois":
+        _copy_example_contents(folder)
     open_project(folder)  # the files we wrote must validate
     return folder
+
+
+def _copy_example_contents(folder: Path) -> None:
+    """The example's editorial contents (studies, news, events, page, chiffre du trimestre)
+    into ``contenus/``, without overwriting a file the agency wrote."""
+    source = files("observatoire") / "data" / "exemple_artois" / "contenus"
+    for kind in source.iterdir():
+        if not kind.is_dir():
+            continue
+        target = folder / "contenus" / kind.name
+        target.mkdir(parents=True, exist_ok=True)
+        for item in kind.iterdir():
+            path = target / item.name
+            if item.name.endswith(".md") and not path.exists():
+                path.write_text(item.read_text(encoding="utf-8"), encoding="utf-8")

@@ -22,6 +22,15 @@ The file uses French keys because analysts edit it by hand::
     [site]                     # optional: the web observatory
     fond_de_carte = ""         # tile URL template (https://…/{z}/{x}/{y}.png); empty = none
     attribution = ""           # credit line of those tiles
+
+    [lettre]                   # optional: newsletter, sign-ups, event registrations
+    adresse_site = "https://observatoire.exemple.fr"   # public address used in e-mails, feeds
+    expediteur = "Agence <lettre@exemple.fr>"
+    smtp_hote = "smtp.exemple.fr"
+    smtp_port = 587
+    smtp_utilisateur = "lettre@exemple.fr"   # password: OBSERVATOIRE_SMTP_MOT_DE_PASSE
+    smtp_securite = "starttls"               # starttls, ssl or aucune
+    envois_par_minute = 60
 """
 
 from __future__ import annotations
@@ -52,6 +61,28 @@ class Branding:
     couleur_accent: str = "#e67e22"
 
 
+SMTP_SECURITY = ("starttls", "ssl", "aucune")
+SMTP_PASSWORD_ENV = "OBSERVATOIRE_SMTP_MOT_DE_PASSE"
+
+
+@dataclass(frozen=True)
+class Mailing:
+    """``[lettre]``: where the newsletter and the confirmation e-mails come from."""
+
+    site_url: str = ""
+    sender: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_security: str = "starttls"
+    rate_per_minute: int = 60
+
+    @property
+    def smtp_password(self) -> str:
+        """From the environment only (never written in the project)."""
+        return os.environ.get(SMTP_PASSWORD_ENV, "")
+
+
 @dataclass(frozen=True)
 class Settings:
     """The validated content of a project's ``observatoire.toml``."""
@@ -66,6 +97,11 @@ class Settings:
     references: tuple[str, ...] = ("FR",)
     tiles: str = ""  # [site] fond_de_carte: optional basemap tile URL template
     tiles_attribution: str = ""  # [site] attribution
+    mailing: Mailing = field(default_factory=Mailing)
+
+    @property
+    def contents_dir(self) -> Path:
+        return self.root / "contenus"
 
     @property
     def data_dir(self) -> Path:
@@ -89,6 +125,15 @@ _SECTIONS: dict[str, set[str]] = {
     "charte": {"titre", "logo", "couleur_principale", "couleur_secondaire", "couleur_accent"},
     "comparaisons": {"references"},
     "site": {"fond_de_carte", "attribution"},
+    "lettre": {
+        "adresse_site",
+        "expediteur",
+        "smtp_hote",
+        "smtp_port",
+        "smtp_utilisateur",
+        "smtp_securite",
+        "envois_par_minute",
+    },
 }
 
 
@@ -204,7 +249,56 @@ def parse_settings(text: str, *, root: Path, path: Path | None = None) -> Settin
         references=tuple(refs_raw),
         tiles=tiles,
         tiles_attribution=site.get("attribution", ""),
+        mailing=_mailing(raw.get("lettre", {}), path, text),
         **folders,
+    )
+
+
+def _mailing(raw: dict[str, Any], path: Path, text: str) -> Mailing:
+    values: dict[str, Any] = {}
+    for key in ("adresse_site", "expediteur", "smtp_hote", "smtp_utilisateur", "smtp_securite"):
+        if key in raw:
+            values[key] = _expect_str(raw[key], path, text, "lettre", key).strip()
+    for key, low, high in (("smtp_port", 1, 65535), ("envois_par_minute", 1, 100000)):
+        if key in raw:
+            value = raw[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(
+                    f"« lettre.{key} » doit être un entier entre {low} et {high}, pas {value!r}",
+                    path=path,
+                    line=_line_of(text, "lettre", key),
+                )
+            values[key] = value
+    site_url = values.get("adresse_site", "").rstrip("/")
+    if site_url and not re.match(r"^https?://[^\s/]+", site_url):
+        raise ConfigError(
+            f"adresse du site « {site_url} » invalide : une adresse http(s) est attendue",
+            path=path,
+            line=_line_of(text, "lettre", "adresse_site"),
+        )
+    security = values.get("smtp_securite", "starttls")
+    if security not in SMTP_SECURITY:
+        raise ConfigError(
+            f"« lettre.smtp_securite » vaut « {security} » : valeurs possibles "
+            + ", ".join(SMTP_SECURITY),
+            path=path,
+            line=_line_of(text, "lettre", "smtp_securite"),
+        )
+    sender = values.get("expediteur", "")
+    if sender and "@" not in sender:
+        raise ConfigError(
+            f"expéditeur « {sender} » invalide : une adresse e-mail est attendue",
+            path=path,
+            line=_line_of(text, "lettre", "expediteur"),
+        )
+    return Mailing(
+        site_url=site_url,
+        sender=sender,
+        smtp_host=values.get("smtp_hote", ""),
+        smtp_port=values.get("smtp_port", 587),
+        smtp_user=values.get("smtp_utilisateur", ""),
+        smtp_security=security,
+        rate_per_minute=values.get("envois_par_minute", 60),
     )
 
 

@@ -517,7 +517,9 @@ def render_html(
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     folder = Path(str(files("observatoire") / "publish" / "templates"))
-    env = Environment(loader=FileSystemLoader(folder), autoescape=select_autoescape(["html"]))
+    env = Environment(
+        loader=FileSystemLoader(folder), autoescape=select_autoescape(["html", "html.j2"])
+    )
     labels = result.level_labels
     names = result.communes["nom"]
     map_png, map_alt = armature_map(result, dpi=130)

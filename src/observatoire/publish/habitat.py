@@ -320,7 +320,9 @@ def render_html(
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     folder = Path(str(files("observatoire") / "publish" / "templates"))
-    env = Environment(loader=FileSystemLoader(folder), autoescape=select_autoescape(["html"]))
+    env = Environment(
+        loader=FileSystemLoader(folder), autoescape=select_autoescape(["html", "html.j2"])
+    )
     figure = score_map(result) if result.geometries is not None and len(result.geometries) else None
     map_png = base64.b64encode(figure.png(dpi=130)).decode() if figure is not None else None
     ranking = result.ranking

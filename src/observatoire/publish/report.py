@@ -572,7 +572,9 @@ def render_html(project: Project, data: ReportData, *, today: date | None = None
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     folder = Path(str(files("observatoire") / "publish" / "templates"))
-    env = Environment(loader=FileSystemLoader(folder), autoescape=select_autoescape(["html"]))
+    env = Environment(
+        loader=FileSystemLoader(folder), autoescape=select_autoescape(["html", "html.j2"])
+    )
     branding = project.settings.charte
     colour = branding.couleur_principale
     logo = ""

@@ -1,7 +1,10 @@
 """The HTML pages of the web observatory (the same files for ``serve`` and ``site build``).
 
-Pages are shells: the application script (``static/obs.js``) fills them from the API, except
-the definitions and sources pages, written out in full (readable without JavaScript)."""
+The observatory's pages are shells: the application script (``static/obs.js``) fills them from
+the API, except the definitions and sources pages, written out in full (readable without
+JavaScript). The editorial sections (studies, news, agenda… from ``contenus/``) are plain HTML
+pages written by :mod:`observatoire.publish.site.editorial`. Every page shares the layout of
+``templates/base.html.j2``."""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from typing import Any
 
 import jinja2
 
+from observatoire.publish.contents import Contents
 from observatoire.publish.fmt import fr_date
+from observatoire.publish.site import editorial
 from observatoire.publish.site.api import SiteData
 
 STATIC = Path(str(files("observatoire.publish.site") / "static"))
@@ -42,6 +47,7 @@ SCRIPTS = [
     "static/xlsx.js",
     "static/obs.js",
 ]
+STYLES = ["static/vendor/leaflet/leaflet.css", "static/site.css"]
 
 
 @cache
@@ -82,18 +88,38 @@ def text_on(background: str) -> str:
     return max(("#ffffff", "#000000"), key=lambda c: contrast(c, background))
 
 
-def render_pages(data: SiteData) -> dict[str, str]:
-    """Every page of the site: file name → HTML."""
+def navigation(contents: Contents | None) -> list[tuple[str, str]]:
+    """The main navigation: the observatory's pages, with the editorial sections after
+    « Comparer » when the project has contents."""
+    cut = next(i for i, (href, _) in enumerate(NAV) if href == "comparer.html") + 1
+    return [*NAV[:cut], *editorial.nav_entries(contents), *NAV[cut:]]
+
+
+def layout_context(data: SiteData, contents: Contents | None = None) -> dict[str, Any]:
+    """What ``base.html.j2`` needs besides the page's own variables (``page``, ``title``,
+    ``current``, ``root``, ``styles``, ``scripts``, ``feeds``) — for modules that add pages
+    with the site's layout."""
     meta = data.meta()
-    template = _environment().get_template("page.html.j2")
-    indicators = data.indicators()
-    common = {
+    return {
         "meta": meta,
-        "nav": NAV,
+        "nav": navigation(contents),
         "generated": fr_date(data.today),
-        "scripts": SCRIPTS,
         "header_text": text_on(meta["couleurs"]["principale"]),
+        "footer_links": editorial.footer_links(contents),
+        "feeds_all": editorial.feed_links(contents),
     }
+
+
+def render_pages(
+    data: SiteData, contents: Contents | None = None, *, served: bool = False
+) -> dict[str, str]:
+    """Every page of the site: path relative to its root → HTML. ``contents``: the project's
+    resolved contents (:func:`editorial.resolve_site_contents`), ``None`` if it has none;
+    ``served``: pages for ``observatoire serve`` (registration links on the server itself)."""
+    env = _environment()
+    template = env.get_template("page.html.j2")
+    indicators = data.indicators()
+    common = layout_context(data, contents)
     out = {}
     for name, (page, title) in PAGES.items():
         extra: dict[str, Any] = {}
@@ -104,5 +130,18 @@ def render_pages(data: SiteData) -> dict[str, str]:
             }
         elif page == "sources":
             extra = {"sources": data.sources(), "vendored": vendored()}
-        out[name] = template.render(page=page, title=title, current=name, **common, **extra)
+        elif page == "accueil":
+            extra = {**editorial.home_context(data, contents), "feeds": common["feeds_all"]}
+        out[name] = template.render(
+            **common,
+            page=page,
+            title=title,
+            current=name,
+            root="",
+            styles=STYLES,
+            scripts=SCRIPTS,
+            **{"feeds": [], "editorial": None, **extra},
+        )
+    if contents is not None:
+        out.update(editorial.render_sections(data, contents, env=env, common=common, served=served))
     return out

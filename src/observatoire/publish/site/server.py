@@ -1,8 +1,11 @@
 """``observatoire serve``: the web observatory served from the warehouse (read-only).
 
-A Starlette application: the pages, the vendored assets, the PDF reports already built and
-the JSON API of :mod:`observatoire.publish.site.api`. Each API response is computed once and
-kept in memory (the warehouse is only read at start-up: rebuild, then restart the server).
+A Starlette application: the pages, the vendored assets, the PDF reports already built, the
+JSON API of :mod:`observatoire.publish.site.api` and the editorial sections of ``contenus/``
+(pages, the studies' PDF, Atom feeds, ``reseaux.csv``). Each API response is computed once and
+kept in memory (the warehouse and the contents are only read at start-up: rebuild or edit,
+then restart the server). Other modules add their routes (forms…) with ``create_app(…,
+routes=[…])``; they find the project and its resolved contents in ``app.state``.
 
 Restricted datasets are served only when the server was started with an access token
 (``--jeton`` or ``OBSERVATOIRE_JETON``) and the request carries it
@@ -14,22 +17,34 @@ from __future__ import annotations
 import hmac
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from observatoire.project import Project
 from observatoire.publish.site.api import NotFound, SiteData, encode, openapi
+from observatoire.publish.site.editorial import (
+    attachments,
+    load_site_contents,
+    resolve_site_contents,
+)
+from observatoire.publish.site.feeds import render_feeds
 from observatoire.publish.site.pages import STATIC, render_pages
 from observatoire.publish.site.static_site import render_all
 from observatoire.warehouse import Warehouse
 
 _PDF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.pdf$")
+MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".xml": "application/atom+xml; charset=utf-8",
+    ".csv": "text/csv; charset=utf-8",
+}
 
 
 @dataclass
@@ -63,22 +78,43 @@ def security_headers(tiles: str | None) -> dict[str, str]:
         "Content-Security-Policy": (
             "default-src 'self'; script-src 'self' 'unsafe-eval'; "
             "style-src 'self' 'unsafe-inline'; "
-            f"img-src {img}; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+            f"img-src {img}; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+            "base-uri 'none'"
         ),
     }
 
 
 def create_app(
-    project: Project, *, token: str | None = None, warm: bool = False, quiet: bool = True
+    project: Project,
+    *,
+    token: str | None = None,
+    warm: bool = False,
+    quiet: bool = True,
+    routes: Sequence[BaseRoute] = (),
+    mailer_factory=None,
 ) -> Starlette:
-    """The application for ``project``; ``token`` enables restricted datasets; ``warm``
-    computes every public response before serving (as the static build does)."""
+    """The application for ``project``; ``token`` enables restricted datasets (and the
+    organiser's attendee lists); ``warm`` computes every public response before serving (as
+    the static build does); ``routes``: more routes, matched before the pages. The forms
+    (newsletter sign-up, event registration: :mod:`.forms`) are always mounted;
+    ``mailer_factory`` replaces their SMTP session (tests)."""
+    from observatoire.publish.site.forms import form_routes
+
+    routes = [*form_routes(project, token=token, mailer_factory=mailer_factory), *routes]
+    contents = load_site_contents(project)
     with Warehouse(project.settings.warehouse_path, read_only=True) as warehouse:
         public = _Cache(SiteData.load(warehouse, project))
         private = _Cache(SiteData.load(warehouse, project, restricted=True)) if token else None
+    if contents is not None:
+        contents = resolve_site_contents(project, contents)
     if warm:
         public.responses.update(render_all(public.data, public.data.paths(), quiet=quiet))
-    pages = {name: html.encode("utf-8") for name, html in render_pages(public.data).items()}
+    texts = {
+        **render_pages(public.data, contents, served=True),
+        **render_feeds(project, contents, today=public.data.today),
+    }
+    pages = {name: text.encode("utf-8") for name, text in texts.items()}
+    files = attachments(contents)
     headers = security_headers(public.data.project.settings.tiles)
     reports = project.settings.output_dir / "rapports"
 
@@ -120,9 +156,15 @@ def create_app(
 
     async def page(request: Request) -> Response:
         name = request.path_params.get("name") or "index.html"
+        folder = request.path_params.get("folder")
+        if folder is not None:
+            name = f"{folder}/{name}"
+        if name in files:
+            return FileResponse(files[name], media_type="application/pdf", headers=headers)
         if name not in pages:
             return HTMLResponse(_not_found(), status_code=404, headers=headers)
-        return HTMLResponse(pages[name], headers=headers)
+        media = MEDIA_TYPES.get(name[name.rfind(".") :], MEDIA_TYPES[".html"])
+        return Response(pages[name], media_type=media, headers=headers)
 
     async def report(request: Request) -> Response:
         name = request.path_params["name"]
@@ -136,7 +178,9 @@ def create_app(
         Route("/api/{rest:path}", api, methods=["GET", "HEAD"]),
         Route("/rapports/{name}", report),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        *routes,
         Route("/{name}", page),
+        Route("/{folder}/{name}", page),
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -149,6 +193,9 @@ def create_app(
     app.add_middleware(_Headers, headers=headers)
     app.state.public = public
     app.state.private = private
+    app.state.project = project
+    app.state.contents = contents  # resolved, None without a contenus/ folder
+    app.state.headers = headers
     return app
 
 

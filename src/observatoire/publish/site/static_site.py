@@ -3,8 +3,11 @@
 Every API path is written twice: ``api/….json`` (read with ``fetch`` over HTTP) and
 ``api/….js`` (the same payload handed to ``OBS_DATA``, loaded with a ``<script>`` tag, so
 that the site also opens from ``file://`` where browsers refuse ``fetch``). Pages, vendored
-assets and the PDF reports already built (``sorties/rapports``) are copied beside them.
-Restricted datasets are never written. The folder is replaced only once complete.
+assets and the PDF reports already built (``sorties/rapports``) are copied beside them, with
+the editorial sections of ``contenus/`` (pages, the studies' PDF, Atom feeds and
+``reseaux.csv``: see :mod:`.editorial` and :mod:`.feeds`). The contents are validated before
+anything is computed. Restricted datasets are never written. The folder is replaced only once
+complete.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from observatoire.errors import InputError
 from observatoire.project import Project
+from observatoire.publish.contents import Contents
 from observatoire.publish.site.api import SiteData, encode, openapi
+from observatoire.publish.site.editorial import (
+    attachments,
+    load_site_contents,
+    resolve_site_contents,
+)
+from observatoire.publish.site.feeds import render_feeds
 from observatoire.publish.site.pages import STATIC, render_pages
 from observatoire.warehouse import Warehouse
 
@@ -85,6 +95,24 @@ def _write(root: Path, path: str, body: bytes) -> int:
     return len(body) + len(script)
 
 
+def write_pages(root: Path, data: SiteData, contents: Contents | None) -> int:
+    """The pages, the editorial sections' feeds and attachments into ``root``; files written."""
+    files = {
+        **render_pages(data, contents),
+        **render_feeds(data.project, contents, today=data.today),
+    }
+    for name, text in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    copied = attachments(contents)
+    for name, source in copied.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    return len(files) + len(copied)
+
+
 def build_site(
     project: Project, folder: Path | None = None, *, workers: int | None = None, quiet: bool = False
 ) -> SiteReport:
@@ -97,19 +125,21 @@ def build_site(
             f"le dossier {folder} existe et n'est pas un site de l'observatoire (fichier "
             f"{MARKER} absent) : choisissez un dossier vide ou nouveau, il serait remplacé"
         )
+    contents = load_site_contents(project)  # a content error stops here, before any work
     staging = folder.with_name(folder.name + ".partiel")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
         with Warehouse(project.settings.warehouse_path, read_only=True) as warehouse:
             data = SiteData.load(warehouse, project)
+        if contents is not None:
+            contents = resolve_site_contents(project, contents)
         (staging / MARKER).write_text(
             "Site statique écrit par « observatoire site build » : ce dossier est remplacé à "
             "chaque construction.\n",
             encoding="utf-8",
         )
-        for name, html in render_pages(data).items():
-            (staging / name).write_text(html, encoding="utf-8")
+        write_pages(staging, data, contents)
         shutil.copytree(STATIC, staging / "static")
         (staging / "api").mkdir()
         (staging / "api" / "openapi.json").write_bytes(encode(openapi()))
