@@ -45,6 +45,7 @@ from observatoire.analyses.centralites import (
 )
 from observatoire.project import Project
 from observatoire.publish.fmt import fr_date, fr_number, fr_value
+from observatoire.publish.report import write_chapter
 from observatoire.xlsx import add_sheet
 
 FORMATS = ("pdf", "html")
@@ -717,16 +718,6 @@ def write_outputs(
             path.write_bytes(radar_png(result, code))
             written.append(path)
     document = render_html(project, result, today=today)
-    if "html" in formats:
-        path = folder / "diagnostic.html"
-        path.write_text(document, encoding="utf-8")
-        written.append(path)
-    if "pdf" in formats:
-        from observatoire.publish.report import pdf_printer
-
-        footer = f"{project.settings.charte.titre} — {_banner(result)}"
-        path = folder / "diagnostic.pdf"
-        with pdf_printer() as print_pdf:
-            print_pdf(document, path, footer)
-        written.append(path)
+    footer = f"{project.settings.charte.titre} — {_banner(result)}"
+    written += write_chapter(document, folder, formats, footer)
     return CentralityOutputs(folder, written)

@@ -690,6 +690,22 @@ def pdf_printer() -> Iterator[Callable[[str, Path, str], None]]:
             browser.close()
 
 
+def write_chapter(document: str, folder: Path, formats: tuple[str, ...], footer: str) -> list[Path]:
+    """A diagnostic's chapter as ``diagnostic.html`` and / or ``diagnostic.pdf`` (printed by
+    Chromium with ``footer`` on every page); the files written."""
+    written = []
+    if "html" in formats:
+        path = folder / "diagnostic.html"
+        path.write_text(document, encoding="utf-8")
+        written.append(path)
+    if "pdf" in formats:
+        path = folder / "diagnostic.pdf"
+        with pdf_printer() as print_pdf:
+            print_pdf(document, path, footer)
+        written.append(path)
+    return written
+
+
 def footer_text(project: Project, data: ReportData) -> str:
     text = f"{project.settings.charte.titre} — {data.territory.nom}"
     if data.simulated:
