@@ -527,6 +527,14 @@ def live_server(project: Project, mailing: Mailing):
     standard logging so that the test sees it)."""
     import uvicorn
 
+    # An earlier uvicorn run in the session (default logging config) may have stopped its
+    # loggers from reaching the root, where caplog listens: let them through for this test.
+    saved = {}
+    for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        saved[name] = (logger.propagate, logger.disabled, logger.level)
+        logger.propagate, logger.disabled = True, False
+        logger.setLevel(logging.INFO)
     app = Starlette(
         routes=form_routes(
             project, token=TOKEN, mailer_factory=lambda: Mailer(mailing), posts_per_window=1000
@@ -546,6 +554,10 @@ def live_server(project: Project, mailing: Mailing):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+    for name, (propagate, disabled, level) in saved.items():
+        logger = logging.getLogger(name)
+        logger.propagate, logger.disabled = propagate, disabled
+        logger.setLevel(level)
 
 
 def test_capacity_holds_under_concurrent_registrations(
