@@ -63,3 +63,39 @@ def value_row(table, tid: str, iid: str, period: str):
     ]
     assert len(rows) == 1, (tid, iid, period, rows)
     return rows.iloc[0]
+
+
+# --------------------------------------------------------------------------- reader helpers
+
+
+def sniffed(path):
+    """The one file ``sniff`` finds at ``path``."""
+    from observatoire.sources import sniff as sniff_module
+
+    (file,) = sniff_module.sniff(path)
+    return file
+
+
+def read_source(path):
+    """``(detection, result, table)``: ``path`` recognised and read by its reader."""
+    import pandas as pd
+
+    from observatoire.sources.registry import detect
+
+    file = sniffed(path)
+    reader, detection = detect(file)
+    result = reader.read(file, detection)
+    return detection, result, pd.concat(list(result.frames()), ignore_index=True)
+
+
+def write_workbook(path, rows, title: str = "Feuil1"):
+    """An XLSX with ``rows`` in its first sheet."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = title
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path

@@ -10,39 +10,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from openpyxl import Workbook
 
+from conftest import read_source as read
+from conftest import sniffed
+from conftest import write_workbook as workbook
 from observatoire.errors import InputError
-from observatoire.sources import sniff as sniff_module
-from observatoire.sources.base import Detection, ReadResult, SniffedFile
 from observatoire.sources.registry import detect, readers
 
 # Reader modules are imported by the registry first (see test_readers_other.py).
 readers()
 
 
-def sniffed(path: Path) -> SniffedFile:
-    (file,) = sniff_module.sniff(path)
-    return file
-
-
-def read(path: Path) -> tuple[Detection, ReadResult, pd.DataFrame]:
-    file = sniffed(path)
-    reader, detection = detect(file)
-    result = reader.read(file, detection)
-    return detection, result, pd.concat(list(result.frames()), ignore_index=True)
-
-
 def write(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
     path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
-    return path
-
-
-def workbook(path: Path, rows: list[list[object]]) -> Path:
-    book = Workbook()
-    for row in rows:
-        book.active.append(row)
-    book.save(path)
     return path
 
 

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from openpyxl import Workbook
 
-from conftest import shared_file
+from conftest import read_source as read
+from conftest import shared_file, sniffed
+from conftest import write_workbook as workbook
 from observatoire.errors import InputError
-from observatoire.sources import sniff as sniff_module
-from observatoire.sources.base import Detection, ReadResult, SniffedFile
 from observatoire.sources.registry import detect, readers
 
 ACV_FILE = "programmes/action_coeur_de_ville_communes_anct.geojson"
@@ -37,21 +36,8 @@ PVD_HEADER = (
 )
 
 
-def sniffed(path: Path) -> SniffedFile:
-    (file,) = sniff_module.sniff(path)
-    return file
-
-
 def programmes_reader():
     return next(r for r in readers() if r.name == "programmes")
-
-
-def read(path: Path) -> tuple[Detection, ReadResult, pd.DataFrame]:
-    file = sniffed(path)
-    reader, detection = detect(file)  # exactly one reader recognises it
-    assert reader.name == "programmes"
-    result = reader.read(file, detection)
-    return detection, result, pd.concat(list(result.frames()), ignore_index=True)
 
 
 def write(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
@@ -69,16 +55,6 @@ def geojson(path: Path, properties: list[dict]) -> Path:
         for i, props in enumerate(properties)
     ]
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), "utf-8")
-    return path
-
-
-def workbook(path: Path, rows: list[list[object]], title: str = "Feuil1") -> Path:
-    book = Workbook()
-    sheet = book.active
-    sheet.title = title
-    for row in rows:
-        sheet.append(row)
-    book.save(path)
     return path
 
 

@@ -37,11 +37,9 @@ import numpy as np
 import pandas as pd
 
 from observatoire.catalogue.diagnostics import CentralityParams
-from observatoire.errors import InputError
 from observatoire.territories import referential
 from observatoire.warehouse import Warehouse
 
-_PERIMETER_NAME_FIELDS = ("nom", "name", "perimetre", "périmètre", "libelle", "id")
 _PERIMETER_CODE_FIELDS = ("code_commune", "insee_com", "code_insee", "codgeo", "insee", "depcom")
 _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}")
 ALL = "_tous"  # pseudo-type: every active establishment
@@ -145,34 +143,14 @@ def stock_coverage(warehouse: Warehouse) -> dict[str, set[str]]:
 
 
 def _read_perimeters(path: Path) -> gpd.GeoDataFrame:
-    try:
-        frame = gpd.read_file(path)
-    except Exception as exc:
-        raise InputError(f"périmètres illisibles ({exc})", path=path) from exc
-    if frame.empty:
-        raise InputError("aucun périmètre dans le fichier", path=path)
-    lower = {str(c).lower(): c for c in frame.columns}
-    name = next((lower[f] for f in _PERIMETER_NAME_FIELDS if f in lower), None)
-    code = next((lower[f] for f in _PERIMETER_CODE_FIELDS if f in lower), None)
-    if frame.crs is None:
-        frame = frame.set_crs(4326)
-    out = gpd.GeoDataFrame(
-        {
-            "perimetre": frame[name].astype(str).to_numpy()
-            if name
-            else [f"périmètre {i + 1}" for i in range(len(frame))],
-            "code": frame[code].astype(str).str.zfill(5).to_numpy() if code else None,
-        },
-        geometry=frame.geometry.to_numpy(),
-        crs=frame.crs,
-    )
-    bad = ~out.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
-    if bad.any():
-        raise InputError(
-            f"le périmètre « {out.loc[bad, 'perimetre'].iloc[0]} » n'est pas un polygone",
-            path=path,
-        )
-    return out.to_crs(2154)
+    """``perimetre``, ``code`` (commune, when a field gives it) and Lambert-93 polygons."""
+    from observatoire.analyses.marche import read_sectors
+
+    shapes = read_sectors(path, keep={"code": _PERIMETER_CODE_FIELDS})
+    shapes = shapes.rename(columns={"secteur": "perimetre"})
+    if shapes["code"].notna().any():
+        shapes["code"] = shapes["code"].str.zfill(5)
+    return shapes.to_crs(2154)
 
 
 def _points(frame: pd.DataFrame) -> gpd.GeoSeries:

@@ -36,8 +36,12 @@ class SectorResult:
     report: pd.DataFrame  # the cleaning report
 
 
-def read_sectors(path: Path, name_field: str | None = None) -> gpd.GeoDataFrame:
-    """Polygons of a GeoJSON (or any OGR file): columns ``secteur`` and ``geometry`` (4326)."""
+def read_sectors(
+    path: Path, name_field: str | None = None, keep: dict[str, tuple[str, ...]] | None = None
+) -> gpd.GeoDataFrame:
+    """Polygons of a GeoJSON (or any OGR file): columns ``secteur`` and ``geometry`` (4326);
+    ``keep``: output column → candidate source fields (first found, case-insensitive; the
+    column is None when none is present)."""
     try:
         frame = gpd.read_file(path)
     except Exception as exc:
@@ -53,7 +57,16 @@ def read_sectors(path: Path, name_field: str | None = None) -> gpd.GeoDataFrame:
             path=path,
         )
     if name_field is None:
-        for candidate in ("nom", "name", "libelle", "lib_qp", "nom_qp", "code_qp", "id"):
+        for candidate in (
+            "nom",
+            "name",
+            "libelle",
+            "perimetre",
+            "lib_qp",
+            "nom_qp",
+            "code_qp",
+            "id",
+        ):
             if candidate in frame.columns:
                 name_field = candidate
                 break
@@ -70,9 +83,12 @@ def read_sectors(path: Path, name_field: str | None = None) -> gpd.GeoDataFrame:
     if frame.crs is None:
         frame = frame.set_crs(4326)
     frame = frame.to_crs(4326)
-    return gpd.GeoDataFrame(
-        {"secteur": names.to_numpy()}, geometry=frame.geometry.to_numpy(), crs=4326
-    )
+    columns = {"secteur": names.to_numpy()}
+    lower = {str(c).lower(): c for c in frame.columns}
+    for target, candidates in (keep or {}).items():
+        found = next((lower[c] for c in candidates if c in lower), None)
+        columns[target] = frame[found].astype(str).to_numpy() if found is not None else None
+    return gpd.GeoDataFrame(columns, geometry=frame.geometry.to_numpy(), crs=4326)
 
 
 def _quantiles(values: pd.Series) -> tuple[float, float, float]:
