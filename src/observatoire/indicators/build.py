@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from observatoire.catalogue.diagnostics import load_diagnostics
@@ -34,11 +35,11 @@ from observatoire.project import Project
 from observatoire.territories.publish import load_populations, publish_territories
 from observatoire.warehouse import Warehouse
 
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"  # 2: member counts in the territory dimension
 VALUE_TABLE = "indicator_values"  # a view: the indicator table of architecture.md
 CELLS_TABLE = "indicator_cells"  # trow, col, value, numerator, denominator, status code…
 COLUMNS_TABLE = "indicator_columns"  # col → indicator, period, unit, source, origin, flags
-TERRITORIES_TABLE = "indicator_territories"  # trow → territory id, level, label
+TERRITORIES_TABLE = "indicator_territories"  # trow → territory id, level, label, members
 STATE_TABLE = "indicator_build"
 
 
@@ -66,12 +67,14 @@ def project_territories(warehouse: Warehouse) -> Territories:
 
 
 def _territory_hash(territories: Territories) -> str:
+    """A checksum of every territory's members and label, whatever their order."""
     digest = hashlib.sha256()
-    members = territories.members.sort_values(["level", "territory_id", "code"])
-    for column in ("territory_id", "level", "code"):
-        digest.update("\x1f".join(members[column].astype(str)).encode())
-    labels = territories.frame.sort_values(["level", "territory_id"])
-    digest.update("\x1f".join(labels["territory_label"].astype(str)).encode())
+    for frame, columns in (
+        (territories.members, ["territory_id", "level", "code"]),
+        (territories.frame, ["territory_id", "level", "territory_label"]),
+    ):
+        rows = pd.util.hash_pandas_object(frame[columns].astype(str), index=False).to_numpy()
+        digest.update(np.sort(rows).tobytes())
     return digest.hexdigest()
 
 

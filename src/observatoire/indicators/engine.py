@@ -339,9 +339,9 @@ def _columns_table(
 class Computed:
     """A computation: long cells with integer keys and their two dimension tables."""
 
-    cells: pa.Table  # trow, col, value, numerator, denominator, status (code), members, …
+    cells: pa.Table  # trow, col, value, numerator, denominator, status (code), …
     columns: pd.DataFrame  # col, indicator_id, period, source, origin, flags, unit
-    territories: pd.DataFrame  # trow, territory_id, level, territory_label
+    territories: pd.DataFrame  # trow, territory_id, level, territory_label, members
 
 
 # The indicator table (architecture.md contract) over the stored cells and dimensions.
@@ -349,7 +349,7 @@ VALUES_SELECT = """
 SELECT t.territory_id, t.territory_label, t.level, c.indicator_id, c.period, v.value,
        c.unit, v.numerator, v.denominator,
        ['ok', 'secret', 'incomplete', 'non_additive', 'missing'][v.status + 1] AS status,
-       c.source, {cog} AS cog_vintage, v.members, v.members_with_value, c.flags, c.origin
+       c.source, {cog} AS cog_vintage, t.members, v.members_with_value, c.flags, c.origin
 FROM {cells} v
 JOIN {columns} c USING (col)
 JOIN {territories} t USING (trow)
@@ -388,17 +388,19 @@ def compute_into(
     grid_territories = territories.frame[["territory_id", "level"]].reset_index(drop=True)
     members = territories.members[["territory_id", "level", "code"]]
     communes = _commune_order(set(members["code"]))
-    values, secret, uncertain = matrix.load_cells(con, cells, communes)
-    comps = matrix.commune_components(plan_frame, columns, values, secret, uncertain)
-    del values, secret, uncertain
-    ms = matrix.membership(grid_territories, members, communes)
-    is_commune = (grid_territories["level"] == "commune").to_numpy()
-    result = matrix.evaluate(columns, comps, ms, len(grid_territories), is_commune)
-    del comps
-    _apply_published(con, base, columns, grid_territories, result)
-    derived = [i for i in wanted if i.kind == "derived"]
-    columns, result = matrix.derived_columns(derived, columns, result)
-    table = matrix.to_arrow(matrix.Grid(grid_territories, columns), result)
+    with matrix.small_pages():
+        values, secret, uncertain = matrix.load_cells(con, cells, communes)
+        ms = matrix.membership(grid_territories, members, communes)
+        is_commune = (grid_territories["level"] == "commune").to_numpy()
+        derived = [i for i in wanted if i.kind == "derived"]
+        spare = len(matrix.derived_plan(derived, columns))
+        result = matrix.evaluate(
+            plan_frame, columns, values, secret, uncertain, ms, is_commune, spare
+        )
+        del values, secret, uncertain
+        _apply_published(con, base, columns, grid_territories, result)
+        columns, result = matrix.derived_columns(derived, columns, result)
+        table = matrix.to_arrow(matrix.Grid(grid_territories, columns), result)
     units = {i.id: i.unit for i in catalogue.indicators.values()}
     dims = columns[["indicator_id", "period_key", "source", "origin", "flags"]].rename(
         columns={"period_key": "period"}
@@ -410,7 +412,8 @@ def compute_into(
     trows = grid_territories.assign(
         trow=np.arange(len(grid_territories), dtype=np.int32),
         territory_label=labels.reindex(pd.MultiIndex.from_frame(grid_territories)).to_numpy(),
-    )[["trow", "territory_id", "level", "territory_label"]]
+        members=result.members.astype(np.int32),
+    )[["trow", "territory_id", "level", "territory_label", "members"]]
     dims = dims[dims["indicator_id"].isin(keep)].reset_index(drop=True)
     if len(dims) < len(columns):  # inputs computed for derived ones but not requested
         table = table.filter(pc.is_in(table["col"], value_set=pa.array(dims["col"])))

@@ -12,6 +12,11 @@ there), which keeps a national build to a few seconds.
 
 from __future__ import annotations
 
+import itertools
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -34,6 +39,8 @@ OK, SECRET, INCOMPLETE, NON_ADDITIVE, MISSING = range(5)
 MIN_COVERAGE = 0.95  # share of member communes a partial rate must cover to be given
 # Worst-first order used by derived indicators: missing > secret > non_additive > incomplete.
 _SEVERITY = np.array([0, 3, 1, 2, 4])  # by status code: ok 0, incomplete 1, non_add 2, …
+_FETCH_ROWS = 1 << 20  # fact rows per Arrow batch read from DuckDB
+_BLOCK_ROWS = 2048  # communes or territories per block: a few MB per matrix, cache-friendly
 
 
 @dataclass
@@ -60,6 +67,28 @@ def _commune_index(con: duckdb.DuckDBPyConnection, members: pd.DataFrame) -> pd.
     return codes
 
 
+@contextmanager
+def small_pages() -> Iterator[None]:
+    """Large NumPy arrays on ordinary pages while the engine runs.
+
+    NumPy asks the kernel for transparent huge pages for every large array; on a loaded
+    machine the kernel then compacts memory at each allocation, which costs the engine's
+    short-lived matrices more system time than the huge pages save (measured: −0,6 s of a
+    9 s national build). The previous setting is restored afterwards; without the (private)
+    switch, nothing changes.
+    """
+    switch = getattr(getattr(np, "_core", None), "multiarray", None)
+    setter = getattr(switch, "_set_madvise_hugepage", None)
+    if setter is None:
+        yield
+        return
+    before = setter(False)
+    try:
+        yield
+    finally:
+        setter(before)
+
+
 def load_cells(
     con: duckdb.DuckDBPyConnection, cells: pd.DataFrame, communes: pd.Index
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -78,84 +107,34 @@ def load_cells(
     )
     con.register("_cells_df", keyed)
     con.register("_communes_df", pd.DataFrame({"code": communes, "row": np.arange(n)}))
+    # Each fact row as its flat position in the matrices, its value (NaN when secret or
+    # unknown: a NULL is unknown, never 0) and its flags (1 secret, 2 uncertain recoding);
+    # streamed in batches, each scattered at once.
+    sql = f"""
+        SELECT c.row * {m} + k.cell AS idx,
+               CASE WHEN coalesce(f.secret, false) THEN 'NaN'::DOUBLE
+                    ELSE coalesce(f.value::DOUBLE, 'NaN'::DOUBLE) END AS value,
+               (CASE WHEN coalesce(f.secret, false) THEN 1 ELSE 0 END
+                + CASE WHEN f.cog_status IN ('incomplete', 'split', 'scission') THEN 2 ELSE 0 END
+               )::UTINYINT AS flags
+        FROM _facts_all f
+        JOIN _cells_df k ON k.variable = f.variable AND k.period = f.period
+                        AND k.dataset = f.dataset AND k.vintage = f.vintage
+        JOIN _communes_df c ON c.code = f.code
+        """
+    flat_values, flat_secret = values.reshape(-1), secret.reshape(-1)
+    flat_uncertain = uncertain.reshape(-1)
     try:
-        got = con.execute(
-            """
-            SELECT c.row, k.cell, f.value, coalesce(f.secret, false) AS secret,
-                   coalesce(f.cog_status IN ('incomplete', 'split', 'scission'), false) AS unc
-            FROM _facts_all f
-            JOIN _cells_df k ON k.variable = f.variable AND k.period = f.period
-                            AND k.dataset = f.dataset AND k.vintage = f.vintage
-            JOIN _communes_df c ON c.code = f.code
-            """
-        ).fetchnumpy()
+        for batch in con.sql(sql).to_arrow_reader(_FETCH_ROWS):
+            index = batch.column(0).to_numpy()
+            flags = batch.column(2).to_numpy()
+            flat_values[index] = batch.column(1).to_numpy()
+            flat_secret[index] = (flags & 1) > 0
+            flat_uncertain[index] = (flags & 2) + 4
     finally:
         con.unregister("_cells_df")
         con.unregister("_communes_df")
-    rows = np.asarray(got["row"], dtype=np.int64)
-    cols = np.asarray(got["cell"], dtype=np.int64)
-    # fetchnumpy gives masked arrays where there are NULLs: a NULL is unknown, never 0.
-    vals = np.ma.filled(np.ma.asarray(got["value"]).astype(float), np.nan)
-    sec = np.ma.filled(np.ma.asarray(got["secret"]).astype(bool), False)
-    values[rows, cols] = np.where(sec, np.nan, vals)
-    secret[rows, cols] = sec
-    unc = np.ma.filled(np.ma.asarray(got["unc"]).astype(bool), False)
-    uncertain[rows, cols] = np.where(unc, 2, 0) + 4
     return values, secret, uncertain
-
-
-@dataclass
-class Components:
-    """Per commune: the sums of every (column, component) used, and per column the flags."""
-
-    keys: list[tuple[int, str]]  # (column, component) of each compact column
-    values: np.ndarray  # communes × len(keys), NaN where a cell is unknown
-    ok: np.ndarray  # communes × columns: every cell known, none secret
-    secret: np.ndarray
-    uncertain: np.ndarray
-    exists: np.ndarray
-
-
-def commune_components(
-    plan: pd.DataFrame,
-    columns: pd.DataFrame,
-    values: np.ndarray,
-    secret: np.ndarray,
-    uncertain: np.ndarray,
-) -> Components:
-    """Per commune and column: component sums (compact), ok, secret, uncertain, exists."""
-    n, k = values.shape[0], len(columns)
-    groups = list(plan.groupby(["column", "component"], sort=True))
-    compact = np.empty((n, len(groups)))
-    known = np.ones((n, k), dtype=bool)
-    any_secret = np.zeros((n, k), dtype=bool)
-    any_unc = np.zeros((n, k), dtype=bool)
-    exists = np.zeros((n, k), dtype=bool)
-    present = np.zeros(k, dtype=bool)
-    keys = []
-    for position, ((col, component), group) in enumerate(groups):
-        cells = group["cell"].to_numpy()
-        signs = group["sign"].to_numpy(dtype=float)
-        if len(cells) == 1:
-            block = values[:, cells[0]]
-            compact[:, position] = block * signs[0]
-            known[:, col] &= ~np.isnan(block)
-            any_secret[:, col] |= secret[:, cells[0]]
-            flags = uncertain[:, cells[0]]
-            any_unc[:, col] |= (flags & 2) > 0
-            exists[:, col] |= (flags & 4) > 0
-        else:
-            block = values[:, cells]
-            compact[:, position] = block @ signs
-            known[:, col] &= ~np.isnan(block).any(axis=1)
-            any_secret[:, col] |= secret[:, cells].any(axis=1)
-            flags = uncertain[:, cells]
-            any_unc[:, col] |= ((flags & 2) > 0).any(axis=1)
-            exists[:, col] |= ((flags & 4) > 0).any(axis=1)
-        present[col] = True
-        keys.append((int(col), str(component)))
-    ok = known & ~any_secret & present[None, :]
-    return Components(keys, compact, ok, any_secret, any_unc, exists)
 
 
 @dataclass
@@ -225,120 +204,317 @@ def membership(territories: pd.DataFrame, members: pd.DataFrame, communes: pd.In
     return Membership(copy, atom_starts, levels, custom, n_members)
 
 
-def aggregate(matrix: np.ndarray, ms: Membership, n_territories: int) -> np.ndarray:
-    """Σ over member communes for every territory (rows) and column."""
-    out = np.zeros((n_territories, matrix.shape[1]), dtype=matrix.dtype)
-    if ms.copy is not None:
-        first, count = ms.copy
-        out[first : first + count] = matrix
-    if len(ms.atom_starts):
-        atoms = np.add.reduceat(matrix, ms.atom_starts, axis=0)  # the one pass over communes
-        for order, group_starts, trows in ms.levels:
-            if len(order):
-                out[trows] = np.add.reduceat(atoms[order], group_starts, axis=0)
-    for trow, crows in ms.custom:
-        out[trow] = matrix[crows].sum(axis=0)
-    return out
+@dataclass(frozen=True)
+class _Layout:
+    """Where each (column, component) and each column finds its cells.
+
+    ``key_cells`` lists the cells of every key one after the other (``key_starts``: where
+    each key begins, ``key_signs`` the signs); ``col_cells`` the cells of every column that
+    has some (``col_starts``), for the flags: a column is known when all of its cells are.
+    """
+
+    keys: list[tuple[int, str]]
+    key_cols: np.ndarray
+    key_cells: np.ndarray
+    key_signs: np.ndarray
+    key_starts: np.ndarray
+    col_ids: np.ndarray
+    col_cells: np.ndarray
+    col_starts: np.ndarray
+    present: np.ndarray  # per column: it has cells
+
+
+def _layout(plan: pd.DataFrame, k: int) -> _Layout:
+    rows = plan[["column", "component", "cell", "sign"]].sort_values(
+        ["column", "component"], kind="stable"
+    )
+    column = rows["column"].to_numpy(dtype=np.int64)
+    component = rows["component"].astype(str).to_numpy(dtype=object)
+    change = np.r_[True, (column[1:] != column[:-1]) | (component[1:] != component[:-1])]
+    key_starts = np.flatnonzero(change)
+    keys = [(int(column[i]), str(component[i])) for i in key_starts]
+    cells = rows["cell"].to_numpy(dtype=np.int64)
+    by_column = pd.DataFrame({"column": column, "cell": cells}).drop_duplicates()
+    col_column = by_column["column"].to_numpy(dtype=np.int64)
+    col_starts = np.flatnonzero(np.r_[True, col_column[1:] != col_column[:-1]])
+    present = np.zeros(k, dtype=bool)
+    present[col_column] = True
+    return _Layout(
+        keys=keys,
+        key_cols=column[key_starts],
+        key_cells=cells,
+        key_signs=rows["sign"].to_numpy(dtype=float),
+        key_starts=key_starts,
+        col_ids=col_column[col_starts] if len(col_column) else np.zeros(0, dtype=np.int64),
+        col_cells=by_column["cell"].to_numpy(dtype=np.int64),
+        col_starts=col_starts,
+        present=present,
+    )
+
+
+def _parallel(task: object, ranges: list[tuple[int, int]]) -> None:
+    """Run ``task(start, stop)`` on every range, on all cores (NumPy releases the GIL)."""
+    workers = min(len(ranges), os.cpu_count() or 1)
+    if workers <= 1:
+        for start, stop in ranges:
+            task(start, stop)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(task, a, b) for a, b in ranges]:
+            future.result()  # re-raises a task's exception
+
+
+def _ranges(n: int, size: int, allowed: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """[0, n) cut into runs of about ``size`` rows, only at ``allowed`` starts if given."""
+    if n == 0:
+        return []
+    cuts = np.arange(size, n, size)
+    if allowed is not None and len(cuts):
+        allowed = np.asarray(allowed)
+        cuts = np.unique(allowed[np.clip(np.searchsorted(allowed, cuts), 0, len(allowed) - 1)])
+        cuts = cuts[(cuts > 0) & (cuts < n)]
+    bounds = [0, *cuts.tolist(), n]
+    return list(itertools.pairwise(bounds))
+
+
+class _Formulas:
+    """Statuses and the kinds' formulas of every column, for any block of territories, from
+    the block's component sums and member counts."""
+
+    def __init__(self, columns: pd.DataFrame, keys: list[tuple[int, str]]) -> None:
+        k = self.k = len(columns)
+        position = {key: n for n, key in enumerate(keys)}
+        kinds = columns["kind"].to_numpy()
+        measures = columns["measure"].to_numpy()
+        self.scale = columns["scale"].to_numpy(dtype=float)
+        self.years = columns["years"].to_numpy(dtype=float)
+        self.threshold = columns["threshold_min"].to_numpy(dtype=float)
+        growth = kinds == "growth"
+        self.groups = {
+            "count": np.flatnonzero(np.isin(kinds, ("count", "non_additive"))),
+            "ratio": np.flatnonzero(kinds == "ratio"),
+            "rate": np.flatnonzero(growth & (measures == "rate")),
+            "change": np.flatnonzero(growth & (measures == "change")),
+            "flow_rate": np.flatnonzero(growth & (measures == "flow_rate")),
+            "threshold": np.flatnonzero(~np.isnan(self.threshold)),
+        }
+        needs = {
+            "count": ("v",),
+            "ratio": ("v", "d"),
+            "rate": ("s0", "s1"),
+            "change": ("s0", "s1"),
+            "flow_rate": ("s0", "s1", "f"),
+            "threshold": ("t",),
+        }
+        # Positions in the summed block of each group's components.
+        self.index = {
+            (name, comp): np.array([position[(int(c), comp)] for c in self.groups[name]], int)
+            for name, comps in needs.items()
+            for comp in comps
+        }
+        self.total = np.zeros(k, dtype=bool)
+        self.total[self.groups["count"]] = True
+        self.total[self.groups["change"]] = True
+        self.na_cols = np.flatnonzero(kinds == "non_additive")
+
+    def __call__(
+        self,
+        summed: np.ndarray,
+        counted: np.ndarray,
+        members: np.ndarray,
+        not_commune: np.ndarray,
+        out: tuple[np.ndarray, ...],
+    ) -> None:
+        """Fill ``out`` (value, numerator, denominator, status, with_value, present rows)."""
+        k, groups, years, scale = self.k, self.groups, self.years, self.scale
+        rows = summed.shape[0]
+        n_ok, n_secret, n_unc, n_exists = (counted[:, i * k : (i + 1) * k] for i in range(4))
+        members = members[:, None]
+        st = np.where(
+            n_ok == 0,
+            np.where(n_secret > 0, SECRET, MISSING),
+            np.where((n_ok == members) & (n_unc == 0), OK, INCOMPLETE),
+        ).astype(np.int8)
+        val = np.full((rows, k), np.nan)
+        num = np.full((rows, k), np.nan)
+        den = np.full((rows, k), np.nan)
+
+        def part(name: str, comp: str) -> np.ndarray:
+            return summed[:, self.index[(name, comp)]]
+
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            cols = groups["count"]
+            if len(cols):
+                v = part("count", "v")
+                val[:, cols], num[:, cols] = v, v
+            cols = groups["ratio"]
+            if len(cols):
+                v, d = part("ratio", "v"), part("ratio", "d")
+                val[:, cols] = np.where(d != 0, v / d * scale[cols], np.nan)
+                num[:, cols], den[:, cols] = v, d
+            cols = groups["rate"]
+            if len(cols):
+                s0, s1 = part("rate", "s0"), part("rate", "s1")
+                ok = (s0 > 0) & (s1 >= 0)
+                tcam = (np.power(s1 / s0, 1.0 / years[cols]) - 1) * 100
+                val[:, cols] = np.where(ok, tcam, np.nan)
+                num[:, cols], den[:, cols] = s1, s0
+            cols = groups["change"]
+            if len(cols):
+                s0, s1 = part("change", "s0"), part("change", "s1")
+                val[:, cols], num[:, cols], den[:, cols] = s1 - s0, s1, s0
+            cols = groups["flow_rate"]
+            if len(cols):
+                s0, s1 = part("flow_rate", "s0"), part("flow_rate", "s1")
+                f = part("flow_rate", "f")
+                log_mean = np.where(
+                    (s0 > 0) & (s1 > 0) & (s0 != s1), (s1 - s0) / np.log(s1 / s0), s0
+                )
+                person_years = log_mean * years[cols]
+                val[:, cols] = np.where(person_years > 0, f / person_years * scale[cols], np.nan)
+                num[:, cols], den[:, cols] = f, person_years
+        cols = groups["threshold"]
+        if len(cols):
+            t = np.nan_to_num(part("threshold", "t"))
+            below = (t < self.threshold[cols]) & (st[:, cols] != MISSING)
+            st[:, cols] = np.where(below, SECRET, st[:, cols])
+        non_additive = np.zeros((rows, k), dtype=bool)
+        if len(self.na_cols):
+            non_additive[np.ix_(not_commune, self.na_cols)] = True
+            st[non_additive] = NON_ADDITIVE
+        # A partial sum is an under-count: totals of incomplete territories are withheld,
+        # while rates of the covered members are kept (status ``incomplete``, with the
+        # coverage) — given only when nearly all its communes count (a « France » made of
+        # two loaded départements is not France).
+        kept = (st == OK) | (st == INCOMPLETE)
+        thin = (st == INCOMPLETE) & (n_ok < MIN_COVERAGE * members)
+        hide = ~kept | (self.total[None, :] & (st == INCOMPLETE)) | thin
+        # A ratio with a zero denominator (0/0 shares) has no value: never "ok" without one.
+        undefined = ~hide & ~np.isfinite(val) & ~self.total[None, :]
+        st[undefined] = MISSING
+        hide |= undefined
+        val[hide] = np.nan
+        hidden = hide | non_additive
+        num[hidden] = np.nan
+        den[hidden] = np.nan
+        value, numerator, denominator, status, with_value, present = out
+        value[...], numerator[...], denominator[...], status[...] = val, num, den, st
+        with_value[...] = np.where(non_additive, 0, n_ok)
+        present[...] = n_exists > 0
 
 
 def evaluate(
+    plan: pd.DataFrame,
     columns: pd.DataFrame,
-    comps: Components,
+    values: np.ndarray,
+    secret: np.ndarray,
+    uncertain: np.ndarray,
     ms: Membership,
-    n_territories: int,
     is_commune_level: np.ndarray,
+    spare: int = 0,
 ) -> Result:
-    """Sums over members, statuses and the kinds' formulas, for every territory × column."""
+    """Every territory × column: component sums over the members that count, statuses and
+    the kinds' formulas; ``spare`` more columns are left unset for the derived indicators.
+
+    A commune counts for a column when every cell of every component of the column is known
+    and none is secret. The communes are processed in blocks cut at atom boundaries (a few
+    MB each, on all cores): each block evaluates its own communes (the commune level), sums
+    its atoms and keeps aside the member rows of custom territories. The other territories
+    are then summed — official levels from the atoms, custom ones from their member rows in
+    member order — and evaluated.
+    """
     k = len(columns)
-    key_cols = np.array([c for c, _ in comps.keys], dtype=int)
-    usable = np.where(comps.ok[:, key_cols], comps.values, 0.0)
-    summed = aggregate(usable, ms, n_territories)
-    del usable
-    # Member counts as float32: exact up to 16 million, and NumPy's fastest reduceat here.
-    flags = np.concatenate(
-        [comps.ok, comps.secret, comps.ok & comps.uncertain, comps.exists], axis=1
-    ).astype(np.float32)
-    counted = aggregate(flags, ms, n_territories)
-    del flags
-    n_ok, n_secret, n_unc, n_exists = (counted[:, i * k : (i + 1) * k] for i in range(4))
-    position = {key: n for n, key in enumerate(comps.keys)}
-    n_members = ms.n_members[:, None]
-    status = np.where(
-        n_ok == 0,
-        np.where(n_secret > 0, SECRET, MISSING),
-        np.where((n_ok == n_members) & (n_unc == 0), OK, INCOMPLETE),
-    ).astype(np.int8)
-    value = np.full((n_territories, k), np.nan)
-    numerator = np.full((n_territories, k), np.nan)
-    denominator = np.full((n_territories, k), np.nan)
-    total = np.zeros(k, dtype=bool)
+    lay = _layout(plan, k)
+    formulas = _Formulas(columns, lay.keys)
+    n, nk, n_territories = values.shape[0], len(lay.keys), len(is_commune_level)
+    width = k + spare
+    value = np.empty((n_territories, width))
+    numerator = np.empty((n_territories, width))
+    denominator = np.empty((n_territories, width))
+    status = np.empty((n_territories, width), dtype=np.int8)
+    with_value = np.empty((n_territories, width), dtype=np.int32)
+    present = np.empty((n_territories, width), dtype=bool)
+    outputs = (value, numerator, denominator, status, with_value, present)
+    not_commune = ~is_commune_level
+    atoms_summed = np.zeros((len(ms.atom_starts), nk))
+    atoms_counts = np.zeros((len(ms.atom_starts), 4 * k), dtype=np.float32)
+    custom_rows = np.unique(np.concatenate([c for _, c in ms.custom])) if ms.custom else None
+    kept_summed = np.zeros((0 if custom_rows is None else len(custom_rows), nk))
+    kept_counts = np.zeros((len(kept_summed), 4 * k), dtype=np.float32)
 
-    def part(cols: np.ndarray, component: str) -> np.ndarray:
-        return summed[:, [position[(int(c), component)] for c in cols]]
+    def column_any(flags: np.ndarray) -> np.ndarray:
+        out = np.zeros((flags.shape[0], k), dtype=bool)
+        if len(lay.col_ids):
+            out[:, lay.col_ids] = np.logical_or.reduceat(
+                flags[:, lay.col_cells], lay.col_starts, axis=1
+            )
+        return out
 
-    kinds = columns["kind"].to_numpy()
-    measures = columns["measure"].to_numpy()
-    scale = columns["scale"].to_numpy(dtype=float)
-    years = columns["years"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cols = np.flatnonzero(np.isin(kinds, ("count", "non_additive")))
-        if len(cols):
-            v = part(cols, "v")
-            value[:, cols], numerator[:, cols] = v, v
-            total[cols] = True
-        cols = np.flatnonzero(kinds == "ratio")
-        if len(cols):
-            v, d = part(cols, "v"), part(cols, "d")
-            value[:, cols] = np.where(d != 0, v / d * scale[cols], np.nan)
-            numerator[:, cols], denominator[:, cols] = v, d
-        growth = kinds == "growth"
-        cols = np.flatnonzero(growth & (measures == "rate"))
-        if len(cols):
-            s0, s1 = part(cols, "s0"), part(cols, "s1")
-            ok = (s0 > 0) & (s1 >= 0)
-            value[:, cols] = np.where(ok, (np.power(s1 / s0, 1.0 / years[cols]) - 1) * 100, np.nan)
-            numerator[:, cols], denominator[:, cols] = s1, s0
-        cols = np.flatnonzero(growth & (measures == "change"))
-        if len(cols):
-            s0, s1 = part(cols, "s0"), part(cols, "s1")
-            value[:, cols], numerator[:, cols], denominator[:, cols] = s1 - s0, s1, s0
-            total[cols] = True
-        cols = np.flatnonzero(growth & (measures == "flow_rate"))
-        if len(cols):
-            s0, s1, f = part(cols, "s0"), part(cols, "s1"), part(cols, "f")
-            log_mean = np.where((s0 > 0) & (s1 > 0) & (s0 != s1), (s1 - s0) / np.log(s1 / s0), s0)
-            person_years = log_mean * years[cols]
-            value[:, cols] = np.where(person_years > 0, f / person_years * scale[cols], np.nan)
-            numerator[:, cols], denominator[:, cols] = f, person_years
-    threshold = columns["threshold_min"].to_numpy(dtype=float)
-    cols = np.flatnonzero(~np.isnan(threshold))
-    if len(cols):
-        t = np.nan_to_num(part(cols, "t"))
-        below = (t < threshold[cols]) & (status[:, cols] != MISSING)
-        status[:, cols] = np.where(below, SECRET, status[:, cols])
-    na_cols = np.flatnonzero(kinds == "non_additive")
-    if len(na_cols):
-        sub = status[:, na_cols]
-        sub[~is_commune_level] = NON_ADDITIVE
-        status[:, na_cols] = sub
-    non_additive = np.zeros((n_territories, k), dtype=bool)
-    non_additive[np.ix_(~is_commune_level, na_cols)] = True
-    # A partial sum is an under-count: totals of incomplete territories are withheld, while
-    # rates of the covered members are kept (status ``incomplete``, with the coverage).
-    kept = (status == OK) | (status == INCOMPLETE)
-    # A rate of a partly covered territory is given only when nearly all its communes count
-    # (a « France » made of two loaded départements is not France).
-    thin = (status == INCOMPLETE) & (n_ok < MIN_COVERAGE * n_members)
-    hide = ~kept | (total[None, :] & (status == INCOMPLETE)) | thin
-    # A ratio with a zero denominator (0/0 shares) has no value: never "ok" without one.
-    undefined = ~hide & ~np.isfinite(value) & ~total[None, :]
-    status[undefined] = MISSING
-    hide |= undefined
-    value[hide] = np.nan
-    numerator[hide | non_additive] = np.nan
-    denominator[hide | non_additive] = np.nan
-    with_value = np.where(non_additive, 0, n_ok).astype(np.int32)
-    present = n_exists > 0
+    def commune_block(start: int, stop: int) -> None:
+        vals = values[start:stop]
+        known = ~column_any(np.isnan(vals))
+        any_secret = column_any(secret[start:stop])
+        flags = uncertain[start:stop]
+        any_unc = column_any((flags & 2) > 0)
+        exists = column_any((flags & 4) > 0)
+        ok = known & ~any_secret & lay.present[None, :]
+        if nk:
+            usable = np.add.reduceat(vals[:, lay.key_cells] * lay.key_signs, lay.key_starts, axis=1)
+            usable[~ok[:, lay.key_cols]] = 0.0
+        else:
+            usable = np.zeros((stop - start, 0))
+        flags32 = np.concatenate([ok, any_secret, ok & any_unc, exists], axis=1).astype(np.float32)
+        if ms.copy is not None:
+            at = slice(ms.copy[0] + start, ms.copy[0] + stop)
+            formulas(
+                usable,
+                flags32,
+                ms.n_members[at],
+                not_commune[at],
+                tuple(matrix[at, :k] for matrix in outputs),
+            )
+        if len(ms.atom_starts):
+            a0, a1 = np.searchsorted(ms.atom_starts, [start, stop])
+            local = ms.atom_starts[a0:a1] - start
+            if len(local):
+                atoms_summed[a0:a1] = np.add.reduceat(usable, local, axis=0)
+                atoms_counts[a0:a1] = np.add.reduceat(flags32, local, axis=0)
+        if custom_rows is not None:
+            r0, r1 = np.searchsorted(custom_rows, [start, stop])
+            kept_summed[r0:r1] = usable[custom_rows[r0:r1] - start]
+            kept_counts[r0:r1] = flags32[custom_rows[r0:r1] - start]
+
+    _parallel(
+        commune_block, _ranges(n, _BLOCK_ROWS, ms.atom_starts if len(ms.atom_starts) else None)
+    )
+    # The other territories (all of them when the commune level is not a plain copy).
+    others = np.ones(n_territories, dtype=bool)
+    if ms.copy is not None:
+        others[ms.copy[0] : ms.copy[0] + ms.copy[1]] = False
+    rows = np.flatnonzero(others)
+    where = np.full(n_territories, -1, dtype=np.int64)
+    where[rows] = np.arange(len(rows))
+    summed = np.zeros((len(rows), nk))
+    counts = np.zeros((len(rows), 4 * k), dtype=np.float32)
+    for order, group_starts, trows in ms.levels:
+        if len(order):
+            summed[where[trows]] = np.add.reduceat(atoms_summed[order], group_starts, axis=0)
+            counts[where[trows]] = np.add.reduceat(atoms_counts[order], group_starts, axis=0)
+    for trow, crows in ms.custom:
+        at = np.searchsorted(custom_rows, crows)
+        summed[where[trow]] = kept_summed[at].sum(axis=0)
+        counts[where[trow]] = kept_counts[at].sum(axis=0)
+
+    def other_block(start: int, stop: int) -> None:
+        trows = rows[start:stop]
+        out = tuple(np.empty((len(trows), k), dtype=m.dtype) for m in outputs)
+        formulas(
+            summed[start:stop], counts[start:stop], ms.n_members[trows], not_commune[trows], out
+        )
+        for matrix, block in zip(outputs, out, strict=True):
+            matrix[trows, :k] = block
+
+    _parallel(other_block, _ranges(len(rows), _BLOCK_ROWS))
     return Result(value, numerator, denominator, status, ms.n_members, with_value, present)
 
 
@@ -349,18 +525,10 @@ def worst_status(statuses: list[np.ndarray]) -> np.ndarray:
     return back[severity].astype(np.int8)
 
 
-def derived_columns(
-    indicators: list[Indicator],
-    columns: pd.DataFrame,
-    result: Result,
-) -> tuple[pd.DataFrame, Result]:
-    """Append the columns of derived indicators, evaluated on their inputs' values.
-
-    Expressions were validated on load (indicator ids, numbers, + - * / and parentheses):
-    they are evaluated on NumPy arrays with no builtins available."""
-    position = {(r.indicator_id, r.period_key): i for i, r in enumerate(columns.itertuples())}
+def derived_plan(indicators: list[Indicator], columns: pd.DataFrame) -> list[tuple[Indicator, str]]:
+    """The (derived indicator, period) columns computable from ``columns``, inputs first."""
+    known = set(zip(columns["indicator_id"], columns["period_key"], strict=True))
     planned: list[tuple[Indicator, str]] = []
-    known = set(position)
     for ind in indicators:  # in evaluation order: inputs first
         periods = None
         for dep in ind.inputs:
@@ -369,12 +537,31 @@ def derived_columns(
         for period in sorted(periods or ()):
             planned.append((ind, period))
             known.add((ind.id, period))
+    return planned
+
+
+def derived_columns(
+    indicators: list[Indicator],
+    columns: pd.DataFrame,
+    result: Result,
+) -> tuple[pd.DataFrame, Result]:
+    """Append the columns of derived indicators, evaluated on their inputs' values — in the
+    room :func:`evaluate` left for them (``spare``), else in grown matrices.
+
+    Expressions were validated on load (indicator ids, numbers, + - * / and parentheses):
+    they are evaluated on NumPy arrays with no builtins available."""
+    position = {(r.indicator_id, r.period_key): i for i, r in enumerate(columns.itertuples())}
+    planned = derived_plan(indicators, columns)
     if not planned:
         return columns, result
-    n, k = result.value.shape
+    n, k = result.value.shape[0], len(columns)
     extra = len(planned)
+    room = result.value.shape[1] == k + extra
 
     def grow(matrix: np.ndarray, fill: object) -> np.ndarray:
+        if room:
+            matrix[:, k:] = fill
+            return matrix
         out = np.empty((n, k + extra), dtype=matrix.dtype)
         out[:, :k] = matrix
         out[:, k:] = fill
@@ -425,11 +612,10 @@ def derived_columns(
             }
         )
     columns = pd.concat([columns, pd.DataFrame(rows)], ignore_index=True)
-    nan_block = np.full((n, extra), np.nan)
     result = Result(
         value,
-        np.concatenate([result.numerator, nan_block], axis=1),
-        np.concatenate([result.denominator, nan_block], axis=1),
+        grow(result.numerator, np.nan),
+        grow(result.denominator, np.nan),
         status,
         result.members,
         with_value,
@@ -445,22 +631,51 @@ def _nullable(values: np.ndarray) -> pa.Array:
 
 def to_arrow(grid: Grid, result: Result, keep_columns: np.ndarray | None = None) -> pa.Table:
     """Long Arrow table with integer keys: trow, col, value, numerator, denominator, status,
-    members, members_with_value — only where some member has data (a territory none of whose
-    communes is covered by a source gets no row for it, rather than millions of « missing »)."""
+    members_with_value (a territory's member count is in its dimension table) — only where
+    some member has data (a territory none of whose communes is covered by a source gets no
+    row for it, rather than millions of « missing »). Built by blocks of territories on all
+    cores, in territory order."""
     n, k = result.value.shape
-    cols = np.arange(k) if keep_columns is None else keep_columns
-    keep = result.present[:, cols].ravel()
-    trow = np.repeat(np.arange(n, dtype=np.int32), len(cols))[keep]
-    col = np.tile(cols.astype(np.int32), n)[keep]
+    cols = np.arange(k) if keep_columns is None else np.asarray(keep_columns)
+    every = keep_columns is None
+    ranges = _ranges(n, _BLOCK_ROWS)
+    batches: list[pa.RecordBatch | None] = [None] * len(ranges)
+    starts = {start: i for i, (start, _) in enumerate(ranges)}
+
+    def pick(matrix: np.ndarray, start: int, stop: int) -> np.ndarray:
+        return matrix[start:stop] if every else matrix[start:stop][:, cols]
+
+    def block(start: int, stop: int) -> None:
+        keep = pick(result.present, start, stop).ravel()
+        rows = stop - start
+        trow = np.repeat(np.arange(start, stop, dtype=np.int32), len(cols))[keep]
+        batches[starts[start]] = pa.record_batch(
+            {
+                "trow": trow,
+                "col": np.tile(cols.astype(np.int32), rows)[keep],
+                "value": _nullable(np.round(pick(result.value, start, stop), 6).ravel()[keep]),
+                "numerator": _nullable(pick(result.numerator, start, stop).ravel()[keep]),
+                "denominator": _nullable(pick(result.denominator, start, stop).ravel()[keep]),
+                "status": pick(result.status, start, stop).ravel()[keep],
+                "members_with_value": pick(result.with_value, start, stop).ravel()[keep],
+            }
+        )
+
+    _parallel(block, ranges)
+    if not batches:
+        return _empty_cells()
+    return pa.Table.from_batches(batches)
+
+
+def _empty_cells() -> pa.Table:
     return pa.table(
         {
-            "trow": trow,
-            "col": col,
-            "value": _nullable(np.round(result.value[:, cols], 6).ravel()[keep]),
-            "numerator": _nullable(result.numerator[:, cols].ravel()[keep]),
-            "denominator": _nullable(result.denominator[:, cols].ravel()[keep]),
-            "status": result.status[:, cols].ravel()[keep],
-            "members": np.repeat(result.members.astype(np.int32), len(cols))[keep],
-            "members_with_value": result.with_value[:, cols].ravel()[keep],
+            "trow": pa.array([], pa.int32()),
+            "col": pa.array([], pa.int32()),
+            "value": pa.array([], pa.float64()),
+            "numerator": pa.array([], pa.float64()),
+            "denominator": pa.array([], pa.float64()),
+            "status": pa.array([], pa.int8()),
+            "members_with_value": pa.array([], pa.int32()),
         }
     )

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from observatoire.project import Project
 from observatoire.territories import referential
 from observatoire.territories.harmonise import harmonised_populations
-from observatoire.territories.perimeters import Territory, official_territories
+from observatoire.territories.perimeters import (
+    Territory,
+    official_territories,
+    official_territory,
+)
 from observatoire.warehouse import LoadResult, Warehouse, sha256_frame
 
 
@@ -21,7 +26,7 @@ def publish_territories(warehouse: Warehouse, project: Project) -> None:
     warehouse.replace_table("ref_epci", referential.epcis())
     warehouse.replace_table("ref_departements", referential.departements())
     warehouse.replace_table("ref_regions", referential.regions())
-    rows, members = [], []
+    rows, member_ids, member_levels, member_codes = [], [], [], []
     all_territories = [
         t
         for level in ("epci", "departement", "region", "france")
@@ -29,7 +34,11 @@ def publish_territories(warehouse: Warehouse, project: Project) -> None:
     ]
     all_territories += list(project.territories)
     for t in all_territories:
-        parents = project.territories.parents(t.id if t.level == "custom" else t.key)
+        if t.level == "custom":
+            parents = project.territories.parents(t.id)
+            parent = parents[0] if parents else None
+        else:  # the nearest official parent only (the chain is not needed here)
+            parent = official_territory(t.parent[1], t.parent[0]) if t.parent else None
         rows.append(
             (
                 t.id,
@@ -38,18 +47,24 @@ def publish_territories(warehouse: Warehouse, project: Project) -> None:
                 t.categorie,
                 t.regle,
                 t.size,
-                parents[0].id if parents else None,
-                parents[0].level if parents else None,
+                parent.id if parent else None,
+                parent.level if parent else None,
             )
         )
-        members.append(
-            pd.DataFrame({"territory_id": t.id, "level": t.level, "commune": list(t.communes)})
-        )
-    communes = referential.communes()
-    members.append(
-        pd.DataFrame(
-            {"territory_id": communes["code"], "level": "commune", "commune": communes["code"]}
-        )
+        codes = list(t.communes)
+        member_ids.append(np.full(len(codes), t.id, dtype=object))
+        member_levels.append(np.full(len(codes), t.level, dtype=object))
+        member_codes.append(np.array(codes, dtype=object))
+    communes = referential.communes()["code"].to_numpy(dtype=object)
+    member_ids.append(communes)
+    member_levels.append(np.full(len(communes), "commune", dtype=object))
+    member_codes.append(communes)
+    members = pd.DataFrame(
+        {
+            "territory_id": np.concatenate(member_ids),
+            "level": np.concatenate(member_levels),
+            "commune": np.concatenate(member_codes),
+        }
     )
     territories = pd.DataFrame(
         rows,
@@ -65,7 +80,7 @@ def publish_territories(warehouse: Warehouse, project: Project) -> None:
         ],
     )
     warehouse.replace_table("territories", territories)
-    warehouse.replace_table("territory_communes", pd.concat(members, ignore_index=True))
+    warehouse.replace_table("territory_communes", members)
 
 
 # --------------------------------------------------------------------------- populations
