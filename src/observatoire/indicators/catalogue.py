@@ -465,10 +465,13 @@ def _parse_indicator(entry: dict, theme: str, where: str, origin: str) -> Indica
     )
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_theme(text: str, origin: str) -> tuple[Theme, list[Indicator]]:
     """Validate one theme file."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_YAML_LOADER)  # the safe loader, in C when available
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML illisible ({exc})", path=origin) from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("indicators"), list):

@@ -128,12 +128,11 @@ def _bpe_sql(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[str]:
         return parts
     # The geolocated list and the communal counts describe the same equipments: per period,
     # one of them is used (the list when present), never their sum.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _bpe_all AS {union}")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _bpe AS "
+        f"CREATE OR REPLACE TEMP TABLE _bpe AS WITH s AS ({union}), "
+        "p AS (SELECT period, min(pref) AS pref FROM s GROUP BY period) "
         "SELECT code, typequ, period, sum(n) AS n, min(dataset) AS dataset, "
-        "min(vintage) AS vintage FROM _bpe_all "
-        "WHERE (period, pref) IN (SELECT (period, min(pref)) FROM _bpe_all GROUP BY period) "
+        "min(vintage) AS vintage FROM s SEMI JOIN p USING (period, pref) "
         "GROUP BY code, typequ, period"
     )
     con.execute(

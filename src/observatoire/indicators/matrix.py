@@ -330,14 +330,15 @@ class _Formulas:
         rows = summed.shape[0]
         n_ok, n_secret, n_unc, n_exists = (counted[:, i * k : (i + 1) * k] for i in range(4))
         members = members[:, None]
-        st = np.where(
+        val, num, den, st, with_value, present = out  # filled in place
+        st[...] = np.where(
             n_ok == 0,
             np.where(n_secret > 0, SECRET, MISSING),
             np.where((n_ok == members) & (n_unc == 0), OK, INCOMPLETE),
-        ).astype(np.int8)
-        val = np.full((rows, k), np.nan)
-        num = np.full((rows, k), np.nan)
-        den = np.full((rows, k), np.nan)
+        )
+        val.fill(np.nan)
+        num.fill(np.nan)
+        den.fill(np.nan)
 
         def part(name: str, comp: str) -> np.ndarray:
             return summed[:, self.index[(name, comp)]]
@@ -397,8 +398,6 @@ class _Formulas:
         hidden = hide | non_additive
         num[hidden] = np.nan
         den[hidden] = np.nan
-        value, numerator, denominator, status, with_value, present = out
-        value[...], numerator[...], denominator[...], status[...] = val, num, den, st
         with_value[...] = np.where(non_additive, 0, n_ok)
         present[...] = n_exists > 0
 
@@ -459,11 +458,16 @@ def evaluate(
         exists = column_any((flags & 4) > 0)
         ok = known & ~any_secret & lay.present[None, :]
         if nk:
-            usable = np.add.reduceat(vals[:, lay.key_cells] * lay.key_signs, lay.key_starts, axis=1)
+            signed = vals[:, lay.key_cells]
+            signed *= lay.key_signs
+            usable = np.add.reduceat(signed, lay.key_starts, axis=1)
+            del signed
             usable[~ok[:, lay.key_cols]] = 0.0
         else:
             usable = np.zeros((stop - start, 0))
-        flags32 = np.concatenate([ok, any_secret, ok & any_unc, exists], axis=1).astype(np.float32)
+        flags32 = np.empty((stop - start, 4 * k), dtype=np.float32)
+        for i, flag in enumerate((ok, any_secret, ok & any_unc, exists)):
+            flags32[:, i * k : (i + 1) * k] = flag
         if ms.copy is not None:
             at = slice(ms.copy[0] + start, ms.copy[0] + stop)
             formulas(
