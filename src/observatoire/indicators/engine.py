@@ -428,7 +428,8 @@ def _commune_order(codes: set[str]) -> pd.Index:
     from observatoire.territories import referential
 
     ref = referential.communes()
-    ref = ref[ref["code"].isin(codes)]
+    inside = np.fromiter((c in codes for c in ref["code"].tolist()), dtype=bool, count=len(ref))
+    ref = ref[inside]
     ref = ref.assign(epci=ref["epci"].fillna("\uffff")).sort_values(["dep", "epci", "code"])
     extra = sorted(codes - set(ref["code"]))
     return pd.Index([*ref["code"].tolist(), *extra], dtype=object)

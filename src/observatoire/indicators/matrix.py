@@ -633,35 +633,37 @@ def _nullable(values: np.ndarray) -> pa.Array:
     return pa.array(values, mask=np.isnan(values))
 
 
-def to_arrow(grid: Grid, result: Result, keep_columns: np.ndarray | None = None) -> pa.Table:
+def to_arrow(grid: Grid, result: Result) -> pa.Table:
     """Long Arrow table with integer keys: trow, col, value, numerator, denominator, status,
     members_with_value (a territory's member count is in its dimension table) — only where
     some member has data (a territory none of whose communes is covered by a source gets no
-    row for it, rather than millions of « missing »). Built by blocks of territories on all
-    cores, in territory order."""
+    row for it, rather than millions of « missing »).
+
+    Rows come column after column (indicator-period, then territory): DuckDB stores the
+    values of one indicator side by side, which compresses them (the national table is 40 %
+    smaller than in territory order) and writes faster. Built by blocks of columns on all
+    cores."""
     n, k = result.value.shape
-    cols = np.arange(k) if keep_columns is None else np.asarray(keep_columns)
-    every = keep_columns is None
-    ranges = _ranges(n, _BLOCK_ROWS)
+    width = max(1, (_BLOCK_ROWS * max(k, 1)) // max(n, 1))
+    ranges = _ranges(k, width)
     batches: list[pa.RecordBatch | None] = [None] * len(ranges)
     starts = {start: i for i, (start, _) in enumerate(ranges)}
-
-    def pick(matrix: np.ndarray, start: int, stop: int) -> np.ndarray:
-        return matrix[start:stop] if every else matrix[start:stop][:, cols]
+    trows = np.arange(n, dtype=np.int32)
 
     def block(start: int, stop: int) -> None:
-        keep = pick(result.present, start, stop).ravel()
-        rows = stop - start
-        trow = np.repeat(np.arange(start, stop, dtype=np.int32), len(cols))[keep]
+        def flat(matrix: np.ndarray) -> np.ndarray:
+            return matrix[:, start:stop].T.ravel()
+
+        keep = flat(result.present)
         batches[starts[start]] = pa.record_batch(
             {
-                "trow": trow,
-                "col": np.tile(cols.astype(np.int32), rows)[keep],
-                "value": _nullable(np.round(pick(result.value, start, stop), 6).ravel()[keep]),
-                "numerator": _nullable(pick(result.numerator, start, stop).ravel()[keep]),
-                "denominator": _nullable(pick(result.denominator, start, stop).ravel()[keep]),
-                "status": pick(result.status, start, stop).ravel()[keep],
-                "members_with_value": pick(result.with_value, start, stop).ravel()[keep],
+                "trow": np.tile(trows, stop - start)[keep],
+                "col": np.repeat(np.arange(start, stop, dtype=np.int32), n)[keep],
+                "value": _nullable(np.round(flat(result.value), 6)[keep]),
+                "numerator": _nullable(flat(result.numerator)[keep]),
+                "denominator": _nullable(flat(result.denominator)[keep]),
+                "status": flat(result.status)[keep],
+                "members_with_value": flat(result.with_value)[keep],
             }
         )
 

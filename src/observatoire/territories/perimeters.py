@@ -23,8 +23,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from observatoire.errors import ConfigError, InputError
@@ -224,20 +226,29 @@ def _common_parent(communes: Iterable[str]) -> tuple[str, str] | None:
     codes = list(communes)
     if not codes:
         return None
-    com = referential.communes().set_index("code")
-    rows = com.loc[codes]
-    epcis = set(rows["epci"].dropna())
-    if len(epcis) == 1 and rows["epci"].notna().all() and len(codes) > 1:
+    levels = _commune_levels()
+    rows = [levels[code] for code in codes]  # a code outside the referential: KeyError
+    epcis = {epci for epci, _, _ in rows}
+    if len(epcis) == 1 and None not in epcis and len(codes) > 1:
         epci = epcis.pop()
         if set(official_territory(epci, "epci").communes) != set(codes):  # type: ignore[union-attr]
             return ("epci", epci)
-    deps = set(rows["dep"])
+    deps = {dep for _, dep, _ in rows}
     if len(deps) == 1:
         return ("departement", deps.pop())
-    regs = set(rows["reg"])
+    regs = {reg for _, _, reg in rows}
     if len(regs) == 1:
         return ("region", regs.pop())
     return ("france", "FR")
+
+
+@cache
+def _commune_levels() -> dict[str, tuple[str | None, str, str]]:
+    """Commune code → (EPCI or None, département, région) of the referential."""
+    com = referential.communes()
+    epcis = [None if pd.isna(e) else str(e) for e in com["epci"].tolist()]
+    levels = zip(epcis, com["dep"].tolist(), com["reg"].tolist(), strict=True)
+    return dict(zip(com["code"].tolist(), levels, strict=True))
 
 
 # --------------------------------------------------------------------------- territoires.yaml
