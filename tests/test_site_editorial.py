@@ -31,7 +31,7 @@ from observatoire.publish.contents import STUDY_STATUSES, Content, load_contents
 from observatoire.publish.fmt import fr_value
 from observatoire.publish.site.api import SiteData
 from observatoire.publish.site.editorial import (
-    fr_when,
+    fr_event,
     load_site_contents,
     resolve_site_contents,
 )
@@ -389,15 +389,19 @@ def test_french_event_dates() -> None:
     def event(start: datetime, end: datetime | None = None) -> Content:
         return Content("evenements", "e", Path("e.md"), "Titre", "", date=start, end=end)
 
-    assert fr_when(event(datetime(2027, 2, 4, 9, 30))) == "jeudi 4 février 2027 à 9\u00a0h\u00a030"
-    assert fr_when(event(datetime(2026, 12, 10))) == "jeudi 10 décembre 2026"
+    assert fr_event(event(datetime(2027, 2, 4, 9, 30))) == "jeudi 4 février 2027 à 9\u00a0h\u00a030"
+    assert fr_event(event(datetime(2026, 12, 10))) == "jeudi 10 décembre 2026"
     assert (
-        fr_when(event(datetime(2027, 3, 1, 9), datetime(2027, 3, 2, 17)))
+        fr_event(event(datetime(2027, 3, 1, 9), datetime(2027, 3, 2, 17)))
         == "du lundi 1er mars 2027 à 9\u00a0h au mardi 2 mars 2027 à 17\u00a0h"
     )
     assert (
-        fr_when(event(datetime(2026, 12, 10, 18), datetime(2026, 12, 10, 20)))
+        fr_event(event(datetime(2026, 12, 10, 18), datetime(2026, 12, 10, 20)))
         == "jeudi 10 décembre 2026 de 18\u00a0h à 20\u00a0h"
+    )
+    # an all-day start never reads « 0 h » (the newsletter used to write « 0 h – 20 h »)
+    assert fr_event(event(datetime(2026, 12, 10), datetime(2026, 12, 10, 20))) == (
+        "jeudi 10 décembre 2026"
     )
 
 

@@ -393,14 +393,14 @@ def compute_into(
         ms = matrix.membership(grid_territories, members, communes)
         is_commune = (grid_territories["level"] == "commune").to_numpy()
         derived = [i for i in wanted if i.kind == "derived"]
-        spare = len(matrix.derived_plan(derived, columns))
+        planned = matrix.derived_plan(derived, columns)
         result = matrix.evaluate(
-            plan_frame, columns, values, secret, uncertain, ms, is_commune, spare
+            plan_frame, columns, values, secret, uncertain, ms, is_commune, len(planned)
         )
         del values, secret, uncertain
         _apply_published(con, base, columns, grid_territories, result)
-        columns, result = matrix.derived_columns(derived, columns, result)
-        table = matrix.to_arrow(matrix.Grid(grid_territories, columns), result)
+        columns, result = matrix.derived_columns(planned, columns, result)
+        table = matrix.to_arrow(result)
     units = {i.id: i.unit for i in catalogue.indicators.values()}
     dims = columns[["indicator_id", "period_key", "source", "origin", "flags"]].rename(
         columns={"period_key": "period"}

@@ -3,11 +3,13 @@
 The chosen facts are scattered into dense commune × cell matrices (value, secret, uncertain);
 each indicator-period's components (value, numerator, denominator, stocks, flow, threshold)
 are sums of signed cells per commune; a commune counts for a territory only when every cell of
-every component is known and none is secret. Official levels are partitions of the communes
-(sum by sorted segments); custom territories are summed from their member indices. The
-kinds' formulas then run on whole territory × indicator-period matrices, and the result is
-handed to DuckDB as an Arrow table with integer keys (joined to small dimension tables
-there), which keeps a national build to a few seconds.
+every component is known and none is secret. The communes are processed by blocks on all
+cores (the commune level is evaluated inside each block); official levels are partitions of
+the communes (sums of « atoms », runs of communes sharing every official territory); custom
+territories are summed from their member rows. The kinds' formulas run on blocks of the
+territory × indicator-period matrices, and the result is handed to DuckDB as an Arrow table
+with integer keys (joined to small dimension tables there), which keeps a national build to
+a few seconds.
 """
 
 from __future__ import annotations
@@ -44,14 +46,6 @@ _BLOCK_ROWS = 2048  # communes or territories per block: a few MB per matrix, ca
 
 
 @dataclass
-class Grid:
-    """Territories (rows) and indicator-periods (columns) of a computation."""
-
-    territories: pd.DataFrame  # territory_id, level (row order)
-    columns: pd.DataFrame  # indicator_id, period_key, kind, measure, scale, years, threshold…
-
-
-@dataclass
 class Result:
     value: np.ndarray
     numerator: np.ndarray
@@ -60,11 +54,6 @@ class Result:
     members: np.ndarray  # int32 (per territory)
     with_value: np.ndarray  # int32 (territory × column)
     present: np.ndarray  # bool: some member has data (others are not written)
-
-
-def _commune_index(con: duckdb.DuckDBPyConnection, members: pd.DataFrame) -> pd.Index:
-    codes = pd.Index(sorted(set(members["code"])))
-    return codes
 
 
 @contextmanager
@@ -545,36 +534,29 @@ def derived_plan(indicators: list[Indicator], columns: pd.DataFrame) -> list[tup
 
 
 def derived_columns(
-    indicators: list[Indicator],
+    planned: list[tuple[Indicator, str]],
     columns: pd.DataFrame,
     result: Result,
 ) -> tuple[pd.DataFrame, Result]:
-    """Append the columns of derived indicators, evaluated on their inputs' values — in the
-    room :func:`evaluate` left for them (``spare``), else in grown matrices.
+    """Fill the ``planned`` columns of derived indicators (:func:`derived_plan`) — the room
+    :func:`evaluate` left after the base columns (``spare``) — from their inputs' values.
 
     Expressions were validated on load (indicator ids, numbers, + - * / and parentheses):
     they are evaluated on NumPy arrays with no builtins available."""
     position = {(r.indicator_id, r.period_key): i for i, r in enumerate(columns.itertuples())}
-    planned = derived_plan(indicators, columns)
     if not planned:
         return columns, result
-    n, k = result.value.shape[0], len(columns)
-    extra = len(planned)
-    room = result.value.shape[1] == k + extra
-
-    def grow(matrix: np.ndarray, fill: object) -> np.ndarray:
-        if room:
-            matrix[:, k:] = fill
-            return matrix
-        out = np.empty((n, k + extra), dtype=matrix.dtype)
-        out[:, :k] = matrix
-        out[:, k:] = fill
-        return out
-
-    value = grow(result.value, np.nan)
-    status = grow(result.status, MISSING)
-    with_value = grow(result.with_value, 0)
-    present = grow(result.present, False)
+    k = len(columns)
+    if result.value.shape[1] != k + len(planned):
+        raise ValueError("evaluate() must leave one spare column per planned derived column")
+    value, status, with_value, present = (
+        result.value,
+        result.status,
+        result.with_value,
+        result.present,
+    )
+    for matrix, fill in ((result.numerator, np.nan), (result.denominator, np.nan)):
+        matrix[:, k:] = fill  # the other outputs of a derived column are all set below
     rows = []
     sources = columns["source"].astype(str).tolist()
     origins = columns["origin"].astype(str).tolist()
@@ -616,15 +598,6 @@ def derived_columns(
             }
         )
     columns = pd.concat([columns, pd.DataFrame(rows)], ignore_index=True)
-    result = Result(
-        value,
-        grow(result.numerator, np.nan),
-        grow(result.denominator, np.nan),
-        status,
-        result.members,
-        with_value,
-        present,
-    )
     return columns, result
 
 
@@ -633,7 +606,7 @@ def _nullable(values: np.ndarray) -> pa.Array:
     return pa.array(values, mask=np.isnan(values))
 
 
-def to_arrow(grid: Grid, result: Result) -> pa.Table:
+def to_arrow(result: Result) -> pa.Table:
     """Long Arrow table with integer keys: trow, col, value, numerator, denominator, status,
     members_with_value (a territory's member count is in its dimension table) — only where
     some member has data (a territory none of whose communes is covered by a source gets no

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from numbers import Real
 
@@ -178,6 +178,40 @@ def fr_date(d: date) -> str:
     """``date(2026, 11, 25)`` → ``"25 novembre 2026"``; the first of a month is ``"1er"``."""
     day = "1er" if d.day == 1 else str(d.day)
     return f"{day} {MONTHS[d.month - 1]} {d.year}"
+
+
+WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+
+
+def has_time(moment: datetime) -> bool:
+    """Whether a moment carries a time of day (midnight means « the whole day »)."""
+    return bool(moment.hour or moment.minute)
+
+
+def fr_time(moment: datetime) -> str:
+    """``18 h``, ``9 h 30`` (no-break spaces)."""
+    text = f"{moment.hour}{NBSP}h"
+    return f"{text}{NBSP}{moment.minute:02d}" if moment.minute else text
+
+
+def fr_day(moment: datetime | date) -> str:
+    """``jeudi 10 décembre 2026``."""
+    day = moment.date() if isinstance(moment, datetime) else moment
+    return f"{WEEKDAYS[day.weekday()]} {fr_date(day)}"
+
+
+def fr_when(start: datetime, end: datetime | None = None) -> str:
+    """When an event takes place: ``jeudi 10 décembre 2026 de 18 h à 20 h``,
+    ``du lundi 1er mars 2027 à 9 h au mardi 2 mars 2027 à 17 h``."""
+    at = f" à {fr_time(start)}" if has_time(start) else ""
+    if end is None or end == start:
+        return fr_day(start) + at
+    if end.date() == start.date():
+        if has_time(start) and has_time(end):
+            return f"{fr_day(start)} de {fr_time(start)} à {fr_time(end)}"
+        return fr_day(start) + at
+    until = f" à {fr_time(end)}" if has_time(end) else ""
+    return f"du {fr_day(start)}{at} au {fr_day(end)}{until}"
 
 
 def fr_month_year(d: date) -> str:

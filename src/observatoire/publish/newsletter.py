@@ -60,13 +60,12 @@ from observatoire.publish.contents import (
     quarter_bounds,
     resolve,
 )
-from observatoire.publish.fmt import NBSP, fr_date, fr_number, fr_period, status_note
+from observatoire.publish.fmt import fr_date, fr_number, fr_period, fr_when, status_note
 from observatoire.publish.mail import Mailer, MailError, check_config, message
 from observatoire.settings import Mailing
 
 UNSUBSCRIBE_PATH = "lettre/desinscrire"
 _UNSUBSCRIBE = "%%LIEN-DESINSCRIPTION%%"  # placeholder, replaced per recipient
-_WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 _EMAIL_LIKE = re.compile(r"<?[^\s<>@\"']+@[^\s<>\"']+>?")
 
 # Inline styles of the tags Markdown produces (e-mail clients drop stylesheets).
@@ -171,28 +170,6 @@ def select_contents(
     ]
     events.sort(key=lambda c: (c.date, c.slug))
     return news, studies, events, contents.quarter_figure(quarter)
-
-
-def _time(moment: datetime) -> str:
-    """« 18 h », « 9 h 30 »."""
-    minutes = f"{NBSP}{moment.minute:02d}" if moment.minute else ""
-    return f"{moment.hour}{NBSP}h{minutes}"
-
-
-def _day(moment: datetime) -> str:
-    return f"{_WEEKDAYS[moment.weekday()]} {fr_date(moment.date())}"
-
-
-def event_when(event: Content) -> str:
-    """« jeudi 10 décembre 2026, 18 h – 20 h », « du 3 mars 2027 au 4 mars 2027 »."""
-    begin, end = event.date, event.end
-    assert begin is not None
-    timed = begin.time() != time(0, 0)
-    if end is None or end == begin:
-        return f"{_day(begin)}, {_time(begin)}" if timed else _day(begin)
-    if end.date() == begin.date():
-        return f"{_day(begin)}, {_time(begin)} – {_time(end)}"
-    return f"du {_day(begin)} au {_day(end)}"
 
 
 def _luminance(colour: str) -> float:
@@ -418,7 +395,7 @@ def _items(
     event_items = []
     for c in events:
         entry = item(c)
-        entry["when"] = event_when(c)
+        entry["when"] = fr_when(c.date, c.end)
         entry["place"] = c.place or ""
         places = f" ({fr_number(c.capacity)} places)" if c.capacity else ""
         state = "Inscriptions ouvertes" if c.registration_open else "Inscriptions fermées"

@@ -32,7 +32,7 @@ from observatoire.errors import InputError
 from observatoire.indicators.catalogue import indicator_catalogue
 from observatoire.project import Project
 from observatoire.publish.contents import STUDY_STATUSES, Content, Contents, load_contents, resolve
-from observatoire.publish.fmt import NBSP, fr_date, fr_number, fr_period
+from observatoire.publish.fmt import NBSP, fr_date, fr_number, fr_period, fr_when, has_time
 from observatoire.publish.site.api import SiteData
 
 SECTIONS_NAV = [
@@ -55,7 +55,6 @@ FEED_OF_PAGE = {  # page → the feed its head links
     "evenement": "agenda.xml",
 }
 EDITORIAL_SCRIPTS = ["static/editorial.js"]
-WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 HOME_NEWS = 3
 HOME_EVENTS = 3
 
@@ -79,39 +78,10 @@ def resolve_site_contents(project: Project, contents: Contents) -> Contents:
     return resolve(project, contents)
 
 
-# --------------------------------------------------------------------------- French dates
-
-
-def has_time(moment: datetime) -> bool:
-    return bool(moment.hour or moment.minute)
-
-
-def fr_time(moment: datetime) -> str:
-    """``18 h``, ``9 h 30`` (no-break spaces)."""
-    text = f"{moment.hour}{NBSP}h"
-    return f"{text}{NBSP}{moment.minute:02d}" if moment.minute else text
-
-
-def fr_day(moment: datetime | date) -> str:
-    """``jeudi 10 décembre 2026``."""
-    day = moment.date() if isinstance(moment, datetime) else moment
-    return f"{WEEKDAYS[day.weekday()]} {fr_date(day)}"
-
-
-def fr_when(item: Content) -> str:
-    """When an event takes place: ``jeudi 10 décembre 2026 de 18 h à 20 h``,
-    ``du lundi 1er mars 2027 à 9 h au mardi 2 mars 2027 à 17 h``."""
-    start, end = item.date, item.end
-    assert start is not None
-    at = f" à {fr_time(start)}" if has_time(start) else ""
-    if end is None or end == start:
-        return fr_day(start) + at
-    if end.date() == start.date():
-        if has_time(start) and has_time(end):
-            return f"{fr_day(start)} de {fr_time(start)} à {fr_time(end)}"
-        return fr_day(start) + at
-    until = f" à {fr_time(end)}" if has_time(end) else ""
-    return f"du {fr_day(start)}{at} au {fr_day(end)}{until}"
+def fr_event(item: Content) -> str:
+    """When an event takes place, in French (see :func:`observatoire.publish.fmt.fr_when`)."""
+    assert item.date is not None
+    return fr_when(item.date, item.end)
 
 
 def quarter_of(day: date) -> str:
@@ -256,7 +226,7 @@ class _Views:
     def event(self, item: Content, root: str) -> dict[str, Any]:
         view = self.common(item, root)
         view.update(
-            when=fr_when(item),
+            when=fr_event(item),
             start_iso=_iso(item.date),
             end_iso=_iso(item.end),
             place=item.place,

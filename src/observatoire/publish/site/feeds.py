@@ -19,7 +19,7 @@ from functools import cache
 
 from observatoire.project import Project
 from observatoire.publish.contents import STUDY_STATUSES, Content, Contents
-from observatoire.publish.site.editorial import FEEDS, fr_when
+from observatoire.publish.site.editorial import FEEDS, fr_event
 from observatoire.publish.site.social import content_link, posts_csv, social_post, social_posts
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -72,7 +72,7 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
 
 def _summary(item: Content) -> str:
     if item.kind == "evenements":
-        when = fr_when(item)
+        when = fr_event(item)
         return f"{when[:1].upper()}{when[1:]}, {item.place}. {item.summary}"
     if item.kind == "etudes":
         return f"{STUDY_STATUSES.get(item.status or '', '')}. {item.summary}"

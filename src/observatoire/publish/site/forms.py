@@ -66,7 +66,7 @@ from observatoire.project import Project
 from observatoire.publish.audience import Audience, RegistrationError, Subscriber, valid_email
 from observatoire.publish.contents import Content, load_contents
 from observatoire.publish.mail import Mailer, MailError, check_config, message
-from observatoire.publish.site.editorial import fr_when
+from observatoire.publish.site.editorial import fr_event
 from observatoire.publish.site.pages import text_on
 from observatoire.settings import Mailing
 
@@ -389,7 +389,7 @@ class _Forms:
         values = {
             "event": event,
             "name": name,
-            "when": fr_when(event) if event.date else "",
+            "when": fr_event(event) if event.date else "",
             "link": f"{self.site_url}/{event.url}" if self.site_url else "",
         }
 
@@ -531,7 +531,7 @@ class _Forms:
         event = self._event(request)
         root = "../../"
         back = [(f"{root}{event.url}", "Retour à la présentation de l'événement")]
-        when = fr_when(event) if event.date else ""
+        when = fr_event(event) if event.date else ""
         if self._closed(event):
             return self.message(
                 "Inscriptions fermées",

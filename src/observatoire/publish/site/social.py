@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from observatoire.publish.contents import Content, Contents
-from observatoire.publish.site.editorial import fr_when
+from observatoire.publish.site.editorial import fr_event
 
 LIMIT = 280
 ELLIPSIS = "…"
@@ -79,7 +79,9 @@ def social_post(content: Content, base_url: str = "") -> str:
         lead = f"{lead} : {_sentence(title)}"
         detail = _sentence(content.summary)
     elif content.kind == "evenements":
-        lead = f"Agenda : {_sentence(title)} {_capital(fr_when(content))}, {_clean(content.place)}."
+        lead = (
+            f"Agenda : {_sentence(title)} {_capital(fr_event(content))}, {_clean(content.place)}."
+        )
         if content.registration_open:
             lead += " Inscriptions ouvertes."
         detail = _sentence(content.summary)
