@@ -439,7 +439,7 @@ def entrepot_info(projet: ProjectOption = None) -> None:
     Exemple : observatoire entrepot info --projet ./demo-artois
     """
     from observatoire.project import open_project
-    from observatoire.warehouse import Warehouse
+    from observatoire.warehouse import Warehouse, is_internal
 
     project = open_project(projet)
     path = project.settings.warehouse_path
@@ -464,7 +464,7 @@ def entrepot_info(projet: ProjectOption = None) -> None:
             row.source,
         )
     console.print(table)
-    console.print("Tables : " + ", ".join(tables))
+    console.print("Tables : " + ", ".join(t for t in tables if not is_internal(t)))
 
 
 # ---------------------------------------------------------------------------- COG

@@ -23,7 +23,6 @@ import os
 import tempfile
 import threading
 import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,14 +37,14 @@ import pyarrow.compute as pc
 
 from observatoire.errors import InputError
 from observatoire.project import Project
-from observatoire.sources._wide import long_batch
+from observatoire.sources import _inflate
 from observatoire.sources.base import Detection, ReadResult, SniffedFile
 from observatoire.sources.insee_rp import WideBlock, long_frames
 from observatoire.sources.registry import detect
 from observatoire.sources.sniff import sniff
 from observatoire.territories import cog, referential
 from observatoire.territories.harmonise import passage_from_referential, target_codes
-from observatoire.warehouse import SqlBatch, Warehouse
+from observatoire.warehouse import CellBlock, CellColumn, Warehouse
 
 LONG_COLUMNS = ("code", "variable", "period", "value", "secret", "source_column")
 Progress = Callable[[str, int], None]  # (message, rows just read)
@@ -95,12 +94,16 @@ def _local_copy(file: SniffedFile, folder: Path) -> tuple[SniffedFile, str, Path
     descriptor, name = tempfile.mkstemp(suffix=".txt", dir=folder)
     os.close(descriptor)
     target = Path(name)
+    if file.member is not None:
+        blocks = _inflate.member_blocks(file.path, file.member)
+    else:
+        blocks = _inflate.gzip_blocks(file.path)
     try:
-        with file.open_binary() as handle, open(target, "wb") as out:
-            while block := handle.read(4 << 20):
+        with open(target, "wb") as out:
+            for block in blocks:
                 digest.update(block)
                 out.write(block)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, *_inflate.ERRORS) as exc:
         if file.member is not None:
             message = f"archive zip corrompue : le membre « {file.member} » est illisible"
         else:
@@ -111,15 +114,24 @@ def _local_copy(file: SniffedFile, folder: Path) -> tuple[SniffedFile, str, Path
 
 
 class _Prepared:
-    """Files decompressed and hashed ahead, in a background thread (zlib and hashlib release
-    the GIL): while one file is loaded, the next one is being inflated."""
+    """Files decompressed, hashed and checked against a simulation manifest ahead, in a
+    background thread (inflating and hashing release the GIL): while one file is loaded, the
+    next one is being inflated."""
 
     def __init__(self, files: list[SniffedFile], folder: Path) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1)
-        self._futures = [self._pool.submit(_local_copy, file, folder) for file in files]
+        self._futures = [self._pool.submit(self._prepare, file, folder) for file in files]
+
+    @staticmethod
+    def _prepare(file: SniffedFile, folder: Path) -> tuple[SniffedFile, str, Path | None, str]:
+        # also whether the file is simulated (its checksum against the simulation manifest)
+        return (*_local_copy(file, folder), _origin(file))
+
+    def origin(self, index: int) -> str:
+        return self._futures[index].result()[3]
 
     def get(self, index: int) -> tuple[SniffedFile, str]:
-        local, sha, _ = self._futures[index].result()
+        local, sha, *_ = self._futures[index].result()
         return local, sha
 
     def opener(self, index: int) -> Callable[[], object]:
@@ -212,7 +224,9 @@ def _simple_codes(passage: pd.DataFrame) -> set[str]:
 def _drop_duplicate_arm(frame: pd.DataFrame, codes: set[str], load: FileLoad) -> pd.DataFrame:
     """Arrondissements municipaux beside their commune (Paris, Lyon, Marseille) are duplicates."""
     parents = frame["code"].map(cog.ARM_TO_COMMUNE)
-    duplicate_arm = parents.notna() & parents.isin(codes)
+    has_parent = parents.notna().to_numpy()
+    duplicate_arm = np.zeros(len(frame), dtype=bool)
+    duplicate_arm[has_parent] = [p in codes for p in parents[has_parent]]
     if duplicate_arm.any():
         dropped = frame.loc[duplicate_arm, "code"].nunique()
         load.warnings.append(
@@ -352,7 +366,7 @@ def _wide_batches(
     passages: _Passages,
     load: FileLoad,
     communes: set[str],
-) -> Iterator[pd.DataFrame | SqlBatch]:
+) -> Iterator[pd.DataFrame | CellBlock]:
     """A wide INSEE table, recoded: untouched communes go long inside DuckDB (``UNPIVOT``),
     the few rows of communes touched by an event (and arrondissements) through the wide
     recoding. Same rows and warnings as the long path (:func:`_stream_long`, :func:`_recode_long`).
@@ -361,9 +375,12 @@ def _wide_batches(
     specs = list(result.wide_specs)
     if not blocks or not sum(len(b.codes) for b in blocks):
         raise InputError("aucune ligne de données", path=file.label)
-    codes = pa.concat_arrays([b.codes for b in blocks])
-    values = np.concatenate([b.values for b in blocks], axis=1)
-    secret = np.concatenate([b.secret for b in blocks], axis=1)
+    if len(blocks) == 1:  # a national file: one block, used as it is (no copy)
+        codes, values, secret = blocks[0].codes, blocks[0].values, blocks[0].secret
+    else:
+        codes = pa.concat_arrays([b.codes for b in blocks])
+        values = np.concatenate([b.values for b in blocks], axis=1)
+        secret = np.concatenate([b.secret for b in blocks], axis=1)
     del blocks
     load.rows = values.size
     code_series = pd.Series(codes.to_numpy(zero_copy_only=False), dtype=object)
@@ -381,7 +398,10 @@ def _wide_batches(
     simple = code_series.isin(_simple_codes(passage)).to_numpy() & ~is_arm
     rows = np.flatnonzero(simple)
     communes.update(code_series[simple])
-    yield long_batch(codes.take(pa.array(rows)), values[:, rows], specs, "ok")
+    if len(rows) == len(simple):
+        yield CellBlock(codes, values, "ok")
+    else:
+        yield CellBlock(codes.take(pa.array(rows)), values[:, rows], "ok")
     rows = np.flatnonzero(~simple)
     if len(rows):
         block = WideBlock(codes.take(pa.array(rows)), values[:, rows], secret[:, rows])
@@ -467,6 +487,13 @@ def _batches(
             if progress:
                 progress(file.label, len(frame))
             yield out
+    elif result.wide_blocks is not None:  # IRIS bases: cells as published, no recoding
+        for block in result.wide_blocks:
+            load.rows += block.values.size
+            if progress:
+                progress(file.label, block.values.size)
+            if block.values.size:
+                yield CellBlock(block.codes, block.values, None)
     else:
         passage = None
         fast = result.arrow_batches is not None
@@ -647,7 +674,7 @@ def _load(
                 dataset=detection.dataset,
                 vintage=detection.vintage,
                 dataset_label=detection.label or detection.dataset,
-                origin=_origin(file),
+                origin=prepared.origin(index),
             )
             if warehouse.has_loaded(detection.dataset, sha):
                 return job
@@ -716,6 +743,7 @@ def _write(warehouse: Warehouse, job: _Job, passages: _Passages) -> None:
         source=file.label,
         part=part,
         cog_vintage=referential.REFERENTIAL_COG if result.code_column else detection.cog_vintage,
+        columns=[CellColumn(s.variable, s.period, s.source) for s in result.wide_specs] or None,
     )
     exact = result.detection
     if detection.vintage_pending and exact.vintage != detection.vintage:

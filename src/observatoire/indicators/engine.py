@@ -389,7 +389,7 @@ def compute_into(
     members = territories.members[["territory_id", "level", "code"]]
     communes = _commune_order(set(members["code"]))
     with matrix.small_pages():
-        values, secret, uncertain = matrix.load_cells(con, cells, communes)
+        values, secret, uncertain = matrix.load_cells(con, cells, communes, sources.cell_tables)
         ms = matrix.membership(grid_territories, members, communes)
         is_commune = (grid_territories["level"] == "commune").to_numpy()
         derived = [i for i in wanted if i.kind == "derived"]

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
+from observatoire.warehouse import cell_rows_sql, columns_table
+
 # Preference when two editions have the same vintage: dedicated datasets before the comparateur.
 _DATASET_RANK = {"filosofi_com": 0, "rp_comparateur": 9}
 
@@ -205,6 +207,8 @@ class FactSources:
     tables: list[str]
     editions: pd.DataFrame  # variable, period, dataset, vintage, rows (the chosen ones)
     flags: dict[tuple[str, str], str] = field(default_factory=dict)  # (dataset, vintage) → flag
+    # sources stored as cells: read by their column ids (``_facts_plain`` holds the others)
+    cell_tables: list[str] = field(default_factory=list)
 
 
 def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSources:
@@ -223,6 +227,8 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
     parts = []
     used = []
 
+    cell_parts: dict[str, str] = {}  # cell-stored table → filter of its column table
+
     def cols_of(table: str) -> str:
         # a table holding only IRIS rows (kept as published) has no COG status column
         has = con.execute(
@@ -233,21 +239,25 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
         status = "cog_status" if has else "'ok' AS cog_status"
         return f"code, variable, period, value, secret, {status}, dataset, vintage"
 
+    def long_source(table: str, where: str) -> None:
+        """A long INSEE table: stored as cells (current layout) or plain (tests, old files)."""
+        if columns_table(table) in tables:
+            cell_parts[table] = where
+        else:
+            parts.append(f"SELECT {cols_of(table)} FROM {table} WHERE {where}")
+        used.append(table)
+
     if "insee_rp" in tables:
-        parts.append(
-            f"SELECT {cols_of('insee_rp')} FROM insee_rp "
-            "WHERE variable IN (SELECT variable FROM _wanted) "
-            # IRIS bases share the variable names: they are read by analyses.iris, never
-            # chosen as the edition of a communal figure
-            "AND dataset NOT LIKE 'rp_iris_%'"
+        # IRIS bases share the variable names: they are read by analyses.iris, never chosen
+        # as the edition of a communal figure
+        long_source(
+            "insee_rp",
+            "variable IN (SELECT variable FROM _wanted) AND dataset NOT LIKE 'rp_iris_%'",
         )
-        used.append("insee_rp")
     if "filosofi" in tables:
-        parts.append(
-            f"SELECT {cols_of('filosofi')} FROM filosofi WHERE dataset = 'filosofi_com' "
-            "AND variable IN (SELECT variable FROM _wanted)"
+        long_source(
+            "filosofi", "dataset = 'filosofi_com' AND variable IN (SELECT variable FROM _wanted)"
         )
-        used.append("filosofi")
     if "population_legale" in tables and "PMUN" in variables:
         parts.append(
             "SELECT code, 'PMUN', CAST(annee AS VARCHAR), CAST(population AS DOUBLE), "
@@ -279,7 +289,7 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
                 f"SELECT * FROM ({p}) WHERE variable IN (SELECT variable FROM _wanted)" for p in bpe
             )
             used.extend(t for t in ("bpe_equipements", "bpe_communes") if t in tables)
-    if not parts:
+    if not parts and not cell_parts:
         _drop(con, "facts")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE facts (code VARCHAR, variable VARCHAR, period VARCHAR, "
@@ -288,21 +298,40 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
         return FactSources(
             used, pd.DataFrame(columns=["variable", "period", "dataset", "vintage", "rows"])
         )
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW _facts_all({', '.join(FACT_COLUMNS)}) AS "
-        + " UNION ALL ".join(f"SELECT * FROM ({p})" for p in parts)
+    columns = ", ".join(FACT_COLUMNS)
+    plain = " UNION ALL ".join(f"SELECT * FROM ({p})" for p in parts) or (
+        "SELECT NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::DOUBLE, NULL::BOOLEAN, "
+        "NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR WHERE false"
     )
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _facts_plain({columns}) AS {plain}")
+    cell_rows = [
+        f"SELECT {columns} FROM "
+        f"({cell_rows_sql(t, f'(SELECT * FROM {columns_table(t)} WHERE {w})')})"
+        for t, w in cell_parts.items()
+    ]
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW _facts_all({columns}) AS "
+        + " UNION ALL ".join(["SELECT * FROM _facts_plain", *cell_rows])
+    )
+    # What each source holds, per variable, period and edition: counted on the plain
+    # sources, read from the column tables of the cell-stored ones (no scan of their cells).
+    summaries = [
+        "SELECT variable, period, dataset, vintage, count(*) AS rows FROM _facts_plain "
+        "GROUP BY ALL",
+        *(
+            "SELECT variable, period, dataset, vintage, sum(cells)::BIGINT AS rows "
+            f"FROM {columns_table(t)} WHERE {w} GROUP BY ALL"
+            for t, w in cell_parts.items()
+        ),
+    ]
     ranks = pd.DataFrame({"dataset": list(_DATASET_RANK), "rank": list(_DATASET_RANK.values())})
     con.register("_rank_df", ranks)
     # Per variable, the newest vintage that holds it gives the series; an older edition only
     # adds periods before that series' first one (never 2020 beside 2021, 2014 beside 2015:
     # census vintages one year apart share four fifths of their surveys).
     editions = con.execute(
-        """
-        WITH e AS (
-            SELECT variable, period, dataset, vintage, count(*) AS rows
-            FROM _facts_all GROUP BY ALL
-        ),
+        f"""
+        WITH e AS ({" UNION ALL ".join(summaries)}),
         newest AS (
             SELECT variable, max(vintage) AS vintage FROM e GROUP BY variable
         ),
@@ -333,7 +362,7 @@ def build_facts(con: duckdb.DuckDBPyConnection, variables: set[str]) -> FactSour
         "CREATE OR REPLACE TEMP VIEW facts AS SELECT f.* FROM _facts_all f "
         "SEMI JOIN _editions e USING (variable, period, dataset, vintage)"
     )
-    return FactSources(used, editions, flags)
+    return FactSources(used, editions, flags, cell_tables=list(cell_parts))
 
 
 def published_levels(con: duckdb.DuckDBPyConnection, variables: set[str]) -> pd.DataFrame:

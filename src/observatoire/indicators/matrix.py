@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from observatoire.indicators.catalogue import Indicator
+from observatoire.warehouse import cell_status_code, cells_table, codes_table, columns_table
 
 COMPONENTS = (
     "v",
@@ -79,11 +80,18 @@ def small_pages() -> Iterator[None]:
 
 
 def load_cells(
-    con: duckdb.DuckDBPyConnection, cells: pd.DataFrame, communes: pd.Index
+    con: duckdb.DuckDBPyConnection,
+    cells: pd.DataFrame,
+    communes: pd.Index,
+    cell_tables: Sequence[str] = (),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dense matrices (communes × cells): value (NaN unless known), secret (bool) and int8
     flags: 2 = uncertain COG recoding (split, incomplete merger), 4 = the source has a row
-    for the cell (a known, secret or unknown value)."""
+    for the cell (a known, secret or unknown value).
+
+    The facts are read from ``_facts_plain`` and from the ``cell_tables`` (sources stored as
+    cells, see :mod:`observatoire.warehouse`), whose rows are chosen by column id.
+    """
     n, m = len(communes), len(cells)
     values = np.full((n, m), np.nan)
     secret = np.zeros((n, m), dtype=bool)
@@ -99,18 +107,38 @@ def load_cells(
     # Each fact row as its flat position in the matrices, its value (NaN when secret or
     # unknown: a NULL is unknown, never 0) and its flags (1 secret, 2 uncertain recoding);
     # streamed in batches, each scattered at once.
-    sql = f"""
-        SELECT c.row * {m} + k.cell AS idx,
-               CASE WHEN coalesce(f.secret, false) THEN 'NaN'::DOUBLE
-                    ELSE coalesce(f.value::DOUBLE, 'NaN'::DOUBLE) END AS value,
-               (CASE WHEN coalesce(f.secret, false) THEN 1 ELSE 0 END
-                + CASE WHEN f.cog_status IN ('incomplete', 'split', 'scission') THEN 2 ELSE 0 END
-               )::UTINYINT AS flags
-        FROM _facts_all f
+    value_sql = (
+        "CASE WHEN coalesce(f.secret, false) THEN 'NaN'::DOUBLE "
+        "ELSE coalesce(f.value::DOUBLE, 'NaN'::DOUBLE) END AS value"
+    )
+    secret_sql = "CASE WHEN coalesce(f.secret, false) THEN 1 ELSE 0 END"
+    parts = [
+        f"""
+        SELECT c.row * {m} + k.cell AS idx, {value_sql},
+               ({secret_sql} + CASE WHEN f.cog_status IN ('incomplete', 'split', 'scission')
+                                THEN 2 ELSE 0 END)::UTINYINT AS flags
+        FROM _facts_plain f
         JOIN _cells_df k ON k.variable = f.variable AND k.period = f.period
                         AND k.dataset = f.dataset AND k.vintage = f.vintage
         JOIN _communes_df c ON c.code = f.code
         """
+    ]
+    incomplete = cell_status_code("incomplete")
+    for table in cell_tables:  # the chosen columns first: then the cells by integer id
+        parts.append(
+            f"""
+            SELECT c.row * {m} + k.cell AS idx, {value_sql},
+                   ({secret_sql} + CASE WHEN f.status = {incomplete} THEN 2 ELSE 0 END)::UTINYINT
+            FROM "{cells_table(table)}" f
+            JOIN (SELECT d.col, x.cell FROM "{columns_table(table)}" d
+                  JOIN _cells_df x ON x.variable = d.variable AND x.period = d.period
+                                  AND x.dataset = d.dataset AND x.vintage = d.vintage) k
+              ON k.col = f.col
+            JOIN (SELECT t.tid, x.row FROM "{codes_table(table)}" t
+                  JOIN _communes_df x ON x.code = t.code) c ON c.tid = f.tid
+            """
+        )
+    sql = " UNION ALL ".join(parts)
     flat_values, flat_secret = values.reshape(-1), secret.reshape(-1)
     flat_uncertain = uncertain.reshape(-1)
     try:

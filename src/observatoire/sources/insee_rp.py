@@ -225,6 +225,78 @@ def _tables(file: SniffedFile, names: list[str]) -> Iterator[pa.Table]:
         raise InputError(message, path=file.label) from exc
 
 
+def _fast_table(
+    file: SniffedFile, names: list[str], code_column: str, specs: list[ColumnSpec]
+) -> pa.Table | None:
+    """The whole file parsed straight to numbers by Arrow's CSV reader (all cores), or None.
+
+    Only for a clean file: every value a plain number with a decimal point or blank (the
+    census bases' secret marker), every line with its fields, no blank line, no empty code.
+    Anything else (``s`` markers, decimal commas, spaces, a truncated line…) returns None and
+    the file is read by the checked path (:func:`_tables`), which repairs, counts and reports
+    line and column — so the outcome never depends on the path taken.
+    """
+    bad: list[object] = []
+
+    def on_invalid(row: object) -> str:
+        bad.append(row)
+        return "skip"
+
+    types: dict[str, pa.DataType] = dict.fromkeys(names, pa.string())
+    types.update({s.source: pa.float64() for s in specs})
+    encoding = "utf8" if (file.encoding or "utf-8").startswith("utf-8") else file.encoding
+    try:
+        table = pacsv.read_csv(
+            file.open_binary(),
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, encoding=encoding, block_size=8 << 20
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=file.separator or ";",
+                ignore_empty_lines=False,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types,
+                null_values=[""],
+                strings_can_be_null=False,
+                decimal_point=".",
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if bad or table.num_rows == 0:
+        return None
+    for s in specs:  # "nan", "inf": not a count, checked precisely
+        column = table.column(s.source)
+        finite = pc.is_finite(column)
+        if pc.sum(finite).as_py() != len(column) - column.null_count:
+            return None
+    if pc.any(pc.equal(table.column(code_column), "")).as_py():
+        return None  # an empty code: maybe a blank line, read precisely
+    return table
+
+
+def _fast_numbers(
+    table: pa.Table, specs: list[ColumnSpec], state: _State
+) -> tuple[np.ndarray, np.ndarray]:
+    """Values (columns x rows, NaN when secret) and secret flags of a table read by
+    :func:`_fast_table` (its only secret marker is the blank cell)."""
+    values = np.empty((len(specs), table.num_rows))
+    for row, spec in enumerate(specs):
+        values[row] = table.column(spec.source).to_numpy()  # NULL → NaN
+    secret = np.isnan(values)
+    blanks = int(secret.sum())
+    if blanks:
+        state.markers[""] += blanks
+    return values, secret
+
+
+def _slices(table: pa.Table) -> Iterator[pa.Table]:
+    for start in range(0, table.num_rows, BATCH_ROWS):
+        yield table.slice(start, BATCH_ROWS)
+
+
 def _drop_blank_rows(table: pa.Table, code: str, lines: np.ndarray) -> tuple[pa.Table, np.ndarray]:
     """Blank lines (every field empty) are not data: dropped, line numbers kept."""
     suspects = np.flatnonzero(pc.equal(table.column(code), "").to_numpy(zero_copy_only=False))
@@ -249,7 +321,9 @@ class WideBlock:
 class _State:
     """What a read has seen so far (duplicates, decimal mark, repairs)."""
 
-    seen: dict[str, tuple[int, int]] = field(default_factory=dict)  # code -> (line, print)
+    seen: dict[str, tuple[int, tuple[int, int]]] = field(default_factory=dict)  # code ->
+    # (line, (block, row)): where its first row is, to compare a repeat with it
+    blocks: list[np.ndarray] = field(default_factory=list)  # the value blocks read so far
     decimal: str | None = None
     padded: int = 0
     padded_example: str = ""
@@ -365,30 +439,26 @@ def _numbers(
     return np.concatenate(values), np.concatenate(secrets)
 
 
-_WEIGHTS = np.random.default_rng(20240601).integers(1, 2**63, size=4096, dtype=np.uint64) | 1
-
-
-def _fingerprints(values: np.ndarray, columns: int, rows: int) -> np.ndarray:
-    """One 64-bit fingerprint per row of the (columns x rows) value block."""
-    bits = np.where(np.isnan(values), np.float64(-0.0), values).view(np.uint64)
-    matrix = bits.reshape(columns, rows)
-    weights = np.resize(_WEIGHTS, columns)[:, None]
-    with np.errstate(over="ignore"):
-        return (matrix * weights).sum(axis=0, dtype=np.uint64)
-
-
 def _deduplicate(
-    codes: np.ndarray, prints: np.ndarray, lines: np.ndarray, column: str, label: str, state: _State
+    codes: np.ndarray, values: np.ndarray, lines: np.ndarray, column: str, label: str, state: _State
 ) -> np.ndarray:
-    """Rows to keep: an exact repeat of a row is dropped (counted), a conflicting one is refused."""
+    """Rows to keep: an exact repeat of a row is dropped (counted), a conflicting one is refused.
+
+    ``values`` is the block (columns x rows); rows are compared cell by cell (NaN equal to
+    NaN), and only those whose code was seen twice.
+    """
     keep = np.ones(len(codes), dtype=bool)
-    series = pd.Series(codes)
-    suspects = series.duplicated(keep=False).to_numpy() | series.isin(state.seen.keys()).to_numpy()
+    block = len(state.blocks)
+    state.blocks.append(values)
+    series = pd.Series(codes, dtype=object)
+    suspects = series.duplicated(keep=False).to_numpy()
+    if state.seen:
+        suspects = suspects | series.isin(list(state.seen)).to_numpy()
     for index in np.flatnonzero(suspects):
         code = codes[index]
         if code in state.seen:
-            first, fingerprint = state.seen[code]
-            if fingerprint != prints[index]:
+            first, (other, row) = state.seen[code]
+            if not np.array_equal(state.blocks[other][:, row], values[:, index], equal_nan=True):
                 raise InputError(
                     f"code « {code} » en double (lignes {first} et {lines[index]}) avec des "
                     "valeurs différentes : impossible de choisir",
@@ -399,10 +469,10 @@ def _deduplicate(
             keep[index] = False
             state.duplicates.append(f"{code} (ligne {lines[index]})")
         else:
-            state.seen[code] = (int(lines[index]), int(prints[index]))
-    clean = ~suspects
-    pairs = zip(lines[clean].tolist(), prints[clean].tolist(), strict=True)
-    state.seen.update(zip(codes[clean], pairs, strict=True))
+            state.seen[code] = (int(lines[index]), (block, int(index)))
+    clean = np.flatnonzero(~suspects)
+    where = zip(lines[clean].tolist(), ((block, i) for i in clean.tolist()), strict=True)
+    state.seen.update(zip(codes[clean], where, strict=True))
     return keep
 
 
@@ -487,19 +557,24 @@ def _generate(
     """The file as wide blocks (codes, values, secret flags), checked and counted."""
     state, first = _State(), 0
     width = len(specs)
-    for table in _tables(file, names):
+    fast = _fast_table(file, names, code_column, specs)
+    for table in _tables(file, names) if fast is None else _slices(fast):
         lines = np.arange(first + 2, first + 2 + table.num_rows)  # header = line 1
         first += table.num_rows
-        table, lines = _drop_blank_rows(table, code_column, lines)
         n = table.num_rows
+        if fast is None:
+            table, lines = _drop_blank_rows(table, code_column, lines)
+            n = table.num_rows
         codes = _codes(table, code_column, level, lines, file.label, state)
-        values, secret = _numbers(table, specs, lines, file.label, state)
-        prints = _fingerprints(values, width, n)
+        if fast is None:
+            flat, flags = _numbers(table, specs, lines, file.label, state)
+            values, secret = flat.reshape(width, n), flags.reshape(width, n)
+        else:
+            values, secret = _fast_numbers(table, specs, state)
         text_codes = codes.to_numpy(zero_copy_only=False)
         kept = np.flatnonzero(
-            _deduplicate(text_codes, prints, lines, code_column, file.label, state)
+            _deduplicate(text_codes, values, lines, code_column, file.label, state)
         )
-        values, secret = values.reshape(width, n), secret.reshape(width, n)
         if len(kept) < n:
             values, secret, codes = values[:, kept], secret[:, kept], codes.take(pa.array(kept))
         result.secret_cells += int(secret.sum())

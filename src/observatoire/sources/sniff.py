@@ -10,6 +10,7 @@ import csv
 import gzip
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,8 +204,12 @@ def _sniff_zip(path: Path) -> Iterator[SniffedFile]:
             return zipfile.ZipFile(path).open(name)
 
         if suffix in TEXT_SUFFIXES:
-            with archive.open(name) as handle:
-                data = handle.read(SAMPLE_BYTES)
+            try:  # a small member is read to its end: its CRC is checked here already
+                with archive.open(name) as handle:
+                    data = handle.read(SAMPLE_BYTES)
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                message = f"archive zip corrompue : le membre « {name} » est illisible"
+                raise InputError(message, path=path) from exc
             found = True
             yield sniff_text(data, path=path, member=name, opener=opener)
         elif suffix in XLSX_SUFFIXES:
