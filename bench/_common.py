@@ -1,7 +1,7 @@
 """Helpers shared by the benchmark scripts: French numbers, peak memory, measured children.
 
 Each benchmark runs every measure in its own subprocess (``--enfant MODE ARGS…``) so that the
-peak memory (``ru_maxrss``) belongs to that measure alone."""
+peak memory (:func:`peak_mb`) belongs to that measure alone."""
 
 from __future__ import annotations
 
@@ -22,7 +22,20 @@ def fr(value: float | None, decimals: int = 0) -> str:
 
 
 def peak_mb() -> float:
-    """Peak resident memory of this process, in MB."""
+    """Peak resident memory of this process, in MB.
+
+    Read from ``VmHWM`` (the high-water mark of this program's own memory) where Linux gives
+    it: ``ru_maxrss`` keeps, across ``exec``, the resident size of the parent the child was
+    forked from — a benchmark that simulated gigabytes of files before starting its measured
+    children reported that size as every child's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

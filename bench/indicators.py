@@ -11,7 +11,7 @@ BPE xy — loaded into its warehouse, the embedded legal populations, and 50 cus
 ``territoires.yaml``. With ``--garder DIR`` the prepared project is kept in DIR and reused by
 the next run with the same scale and seed (simulation and loading take minutes at full scale).
 
-Two measures, each in its own subprocess (peak memory ``ru_maxrss`` belongs to that run):
+Two measures, each in its own subprocess (its peak memory, ``peak_mb``, belongs to that run):
 
 - ``observatoire``: ``indicators.build.build(project, force=True)`` — every indicator of the
   catalogue (count, ratio, growth, derived, non-additive; census, Filosofi, BPE, legal

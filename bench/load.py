@@ -4,7 +4,7 @@
     python bench/load.py --echelle 0.02  # smoke size (CI)
 
 Two groups are measured separately, each in its own subprocess so that peak memory
-(``ru_maxrss``) belongs to that run alone:
+(see ``_common.peak_mb``) belongs to that run alone:
 
 - ``rp+filosofi+bpe``: every base-cc theme × 2 vintages, Filosofi, BPE xy;
 - ``dvf``: DVF raw DGFiP files, two years (≈ 8,4 M lines, national volumes);

@@ -27,7 +27,7 @@ département (``origin = simulated``), and rows shaped for the cleaning rules:
   0.5 % absurd prices (1 €, 1 000 000 000 €), a few without price; built areas 9 to 400 m²,
   1 % of dwellings without area.
 
-Two measures, each in its own subprocess (peak memory ``ru_maxrss`` belongs to that run):
+Two measures, each in its own subprocess (its peak memory, ``peak_mb``, belongs to that run):
 
 - ``observatoire``: ``indicators.market.refresh(con, params, "bench", force=True)`` with the
   default parameters (``marche`` of ``catalogue/diagnostics.yaml``): cleaning report,

@@ -243,3 +243,40 @@ def test_fast_and_checked_reads_give_the_same_rows(tmp_path: Path, monkeypatch) 
     assert fast_calls == [True, False]  # « s » is read by the checked path
     assert len(frames["fast"]) == 300 * 3 and frames["fast"]["secret"].sum() == 43
     pd.testing.assert_frame_equal(frames["fast"], frames["checked"])
+
+
+def test_indicators_from_cells_equal_those_from_plain_long_tables(tmp_path: Path) -> None:
+    """The engine reads cell-stored sources by column and territory ids; a warehouse whose
+    census and Filosofi tables are plain long tables (earlier layout, tests) goes through
+    the generic path. Both must give the same figures, statuses and sources."""
+    from observatoire.indicators.build import VALUE_TABLE, build
+    from observatoire.sources.synthetic import simulate
+
+    communes = referential.communes()
+    communes = communes[communes["dep"] == "62"]["code"].tolist()
+    datasets = ["rp_logement", "rp_evol_struct_pop", "rp_emploi_pop_active", "filosofi_com"]
+    files = simulate(
+        tmp_path / "fichiers", communes=communes, vintages=[2020, 2021], datasets=datasets, seed=5
+    ).files
+    init_project(tmp_path / "p", example="artois")
+    project = open_project(tmp_path / "p")
+    load_paths(project, [f.path for f in files])
+    query = (
+        f"SELECT territory_id, indicator_id, period, value, status, source FROM {VALUE_TABLE} "
+        "ORDER BY ALL"
+    )
+    build(project)
+    with Warehouse(project.settings.warehouse_path) as wh:
+        from_cells = wh.query(query)
+        for table in ("insee_rp", "filosofi"):
+            wh.con.execute(f"CREATE TABLE {table}_plain AS SELECT * FROM {table}")
+            wh.con.execute(f"DROP VIEW {table}")
+            for storage in (cells_table(table), columns_table(table), codes_table(table)):
+                wh.con.execute(f"DROP TABLE {storage}")
+            wh.con.execute(f"ALTER TABLE {table}_plain RENAME TO {table}")
+    build(project, force=True)
+    with Warehouse(project.settings.warehouse_path, read_only=True) as wh:
+        from_plain = wh.query(query)
+    known = from_cells["value"].notna()
+    assert known.sum() > 1000 and set(from_cells["status"]) >= {"ok", "non_additive"}
+    pd.testing.assert_frame_equal(from_cells, from_plain)
