@@ -14,9 +14,9 @@ import geopandas
 import pandas as pd
 import pytest
 import shapely
-from openpyxl import Workbook
 
 from conftest import shared_file
+from conftest import write_workbook as workbook
 from observatoire.errors import InputError
 from observatoire.sources import sniff as sniff_module
 from observatoire.sources.base import Detection, ReadResult, SniffedFile
@@ -48,16 +48,6 @@ def read(path: Path) -> tuple[Detection, ReadResult, pd.DataFrame]:
 
 def write(path: Path, lines: list[str], encoding: str = "utf-8", end: str = "\n") -> Path:
     path.write_bytes(end.join(lines).encode(encoding) + end.encode(encoding))
-    return path
-
-
-def workbook(path: Path, rows: list[list[object]], title: str = "Feuil1") -> Path:
-    book = Workbook()
-    sheet = book.active
-    sheet.title = title
-    for row in rows:
-        sheet.append(row)
-    book.save(path)
     return path
 
 
