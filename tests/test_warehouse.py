@@ -249,3 +249,36 @@ def test_lineage_keeps_the_source_of_every_kind_of_batch(tmp_path) -> None:
         )
         sources = dict(zip(wh.lineage()["dataset"], wh.lineage()["source"], strict=True))
     assert sources == {"a": "fichier-a.csv", "b": "fichier-b.csv"}
+
+
+def test_arrow_batches_streamed_in_one_statement_keep_errors_and_new_columns(
+    tmp_path: Path,
+) -> None:
+    import pyarrow as pa
+
+    def table(start: int, n: int, extra: bool = False) -> pa.Table:
+        columns = {"code": [f"{62000 + start + i:05d}" for i in range(n)], "n": range(n)}
+        if extra:
+            columns["label"] = [f"commune {i}" for i in range(n)]
+        return pa.table(columns)
+
+    def failing():
+        yield table(0, 1000)
+        yield table(1000, 1000)
+        raise InputError("valeur illisible « x »", line=2003, column="n")
+
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        _load(wh, [table(5000, 10)], "a")
+        before = wh.con.execute("SELECT * FROM pop ORDER BY ALL").fetchall()
+        with pytest.raises(InputError) as caught:
+            _load(wh, failing(), "b", vintage="2022")
+        assert (caught.value.line, caught.value.column) == (2003, "n")  # the reader's own error
+        assert wh.con.execute("SELECT * FROM pop ORDER BY ALL").fetchall() == before
+        # same schema streamed together; a new schema (an extra column) starts a new statement
+        result = _load(
+            wh, iter([table(0, 700), table(700, 700), table(1400, 5, extra=True)]), "c", "2023"
+        )
+        assert result.rows == 1405
+        rows = wh.query("SELECT code, n, label FROM pop WHERE vintage = '2023' ORDER BY code")
+        assert rows["code"].tolist() == [f"{62000 + i:05d}" for i in range(1405)]
+        assert rows["label"].notna().sum() == 5 and rows["label"].iloc[-1] == "commune 4"

@@ -362,8 +362,10 @@ class Warehouse:
         )
         batches = iter(frames)
         pending: list[pd.DataFrame | pa.Table] = []
-        while pending or (pending := [b for b in [next(batches, None)] if b is not None]):
-            frame = pending.pop()
+        while True:
+            frame = pending.pop() if pending else next(batches, None)
+            if frame is None:
+                break
             error: list[BaseException] = []
             if isinstance(frame, pa.Table):
                 schema = frame.schema
