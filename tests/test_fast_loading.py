@@ -87,6 +87,32 @@ def test_a_batch_the_fast_path_refuses_is_converted_by_the_reference(
     assert got.equals(expected) and table.num_rows == len(lines) - 1
 
 
+def test_mutation_ids_run_on_across_small_batches_and_reference_batches(
+    simulated, tmp_path: Path, monkeypatch
+) -> None:
+    lines = _dgfip_lines(simulated)
+    date = lines[0].split("|").index("Date mutation")
+    middle = len(lines) // 2
+    cells = lines[middle].split("|")
+    day, month, year = cells[date].split("/")
+    cells[date] = f"{year}-{month}-{day}"  # this line's batch takes the reference conversion
+    lines[middle] = "|".join(cells)
+    path = tmp_path / "ValeursFoncieres-lots.txt"
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    (file,) = sniff(path)
+    reader, detection = detect(file)
+    expected = pd.concat(list(reader.read(file, detection).frames()), ignore_index=True)
+    monkeypatch.setattr(_arrow, "BLOCK_BYTES", 2048)  # a few lines per Arrow block
+    monkeypatch.setattr(_arrow, "BATCH_ROWS", 10)
+    batches = list(reader.read(file, detection).arrow_batches)
+    assert len(batches) > 20
+    ids = [batch.column("id_mutation").to_pylist() for batch in batches]
+    # some mutations straddle two batches: their numbering is carried across
+    assert any(before[-1] == after[0] for before, after in zip(ids, ids[1:], strict=False))
+    assert sum(ids, []) == expected["id_mutation"].tolist()
+    assert expected["id_mutation"].nunique() < len(expected)  # multi-line mutations exist
+
+
 def test_errors_of_the_fast_path_are_the_reference_errors(simulated, tmp_path: Path) -> None:
     lines = _dgfip_lines(simulated)
     header = lines[0].split("|")

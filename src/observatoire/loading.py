@@ -401,7 +401,9 @@ def _wide_batches(
     if len(rows) == len(simple):
         yield CellBlock(codes, values, "ok")
     else:
-        yield CellBlock(codes.take(pa.array(rows)), values[:, rows], "ok")
+        # np.take keeps the rows C-contiguous (values[:, rows] is Fortran-ordered: every row
+        # would then be a strided copy when the block is handed to DuckDB)
+        yield CellBlock(codes.take(pa.array(rows)), np.take(values, rows, axis=1), "ok")
     rows = np.flatnonzero(~simple)
     if len(rows):
         block = WideBlock(codes.take(pa.array(rows)), values[:, rows], secret[:, rows])

@@ -399,7 +399,7 @@ class _Runs:
     """Mutation numbering carried across batches (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.last_key: str | None = None
+        self.last_key: tuple[str, ...] | None = None  # the key columns of the last line
         self.run = 0
 
 
@@ -633,12 +633,14 @@ class DgfipDvfReader:
             + frame["numero_plan"].str.zfill(4)
         )
         document = frame.get("identifiant_document", frame.get("code_service_ch"))
-        key = document.str.cat([frame[column] for column in _MUTATION_KEY], sep="\x1f")
+        parts = [document, *(frame[column] for column in _MUTATION_KEY)]
+        key = document.str.cat(parts[1:], sep="\x1f")
         change = key.ne(key.shift())
-        change.iloc[0] = key.iloc[0] != runs.last_key
+        change.iloc[0] = tuple(part.iloc[0] for part in parts) != runs.last_key
         numbers = runs.run + change.astype(int).cumsum()
         frame["id_mutation"] = "dgfip-" + numbers.astype(str)
-        runs.last_key, runs.run = key.iloc[-1], int(numbers.iloc[-1])
+        runs.last_key = tuple(part.iloc[-1] for part in parts)
+        runs.run = int(numbers.iloc[-1])
         frame["source_format"] = "dgfip"
         return _typed(frame, file, line0, counter)
 
@@ -696,21 +698,24 @@ class DgfipDvfReader:
             "",
         )
         document = columns.get("identifiant_document", columns.get("code_service_ch"))
-        key = pc.binary_join_element_wise(
-            document, *(columns[column] for column in _MUTATION_KEY), "\x1f"
-        )
-        change = np.empty(len(key), dtype=np.int64)
-        change[0] = key[0].as_py() != runs.last_key
-        change[1:] = pc.not_equal(key[1:], key[:-1]).to_numpy(zero_copy_only=False)
+        # a new mutation where any key column differs from the line before (compared column
+        # by column: cheaper than joining the columns into one key)
+        parts = [document, *(columns[column] for column in _MUTATION_KEY)]
+        rows = len(document)
+        change = np.zeros(rows, dtype=np.int64)
+        change[0] = tuple(part[0].as_py() for part in parts) != runs.last_key
+        for part in parts:
+            change[1:] |= pc.not_equal(part[1:], part[:-1]).to_numpy(zero_copy_only=False)
         numbers = runs.run + np.cumsum(change)
         columns["id_mutation"] = pc.binary_join_element_wise(
             "dgfip-", pa.array(numbers).cast(pa.string()), ""
         )
-        columns["source_format"] = pa.array(np.full(len(key), "dgfip", dtype=object), pa.string())
-        out = _typed_arrow(columns, len(key), counts)
+        columns["source_format"] = pa.array(np.full(rows, "dgfip", dtype=object), pa.string())
+        out = _typed_arrow(columns, rows, counts)
         for kind, count in counts:
             counter.add(kind, count)
-        runs.last_key, runs.run = key[-1].as_py(), int(numbers[-1])
+        runs.last_key = tuple(part[-1].as_py() for part in parts)
+        runs.run = int(numbers[-1])
         return out
 
     @staticmethod

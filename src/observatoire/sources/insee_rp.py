@@ -576,7 +576,8 @@ def _generate(
             _deduplicate(text_codes, values, lines, code_column, file.label, state)
         )
         if len(kept) < n:
-            values, secret, codes = values[:, kept], secret[:, kept], codes.take(pa.array(kept))
+            values, secret = np.take(values, kept, axis=1), np.take(secret, kept, axis=1)
+            codes = codes.take(pa.array(kept))  # np.take: rows stay C-contiguous
         result.secret_cells += int(secret.sum())
         yield WideBlock(codes, values, secret)
     result.repaired = state.padded + len(state.duplicates)
